@@ -89,11 +89,18 @@ impl Expr {
     /// Parses an expression.
     pub fn parse(src: &str) -> Result<Expr, ExprError> {
         let tokens = lex(src)?;
-        let mut p = Parser { tokens, pos: 0, len: src.chars().count() };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            len: src.chars().count(),
+        };
         let e = p.or()?;
         match p.peek() {
             None => Ok(e),
-            Some((col, t)) => Err(ExprError { column: col, reason: format!("unexpected {t}") }),
+            Some((col, t)) => Err(ExprError {
+                column: col,
+                reason: format!("unexpected {t}"),
+            }),
         }
     }
 
@@ -131,7 +138,10 @@ impl Expr {
             Expr::Compare(op, a, b) => Value::Bool(compare(*op, &a.eval(scope), &b.eval(scope))),
             Expr::In(a, list) => {
                 let v = a.eval(scope);
-                Value::Bool(list.iter().any(|e| compare(CompareOp::Eq, &v, &e.eval(scope))))
+                Value::Bool(
+                    list.iter()
+                        .any(|e| compare(CompareOp::Eq, &v, &e.eval(scope))),
+                )
             }
             Expr::Len(e) => Value::Number(text(&e.eval(scope)).chars().count() as f64),
         }
@@ -230,8 +240,9 @@ impl fmt::Display for Tok {
 }
 
 fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
-    const OPS: [&str; 14] =
-        ["==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ","];
+    const OPS: [&str; 14] = [
+        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ",",
+    ];
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -241,24 +252,34 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
         if c.is_whitespace() {
             i += 1;
         } else if c == '\'' || c == '"' {
-            let end = chars[i + 1..].iter().position(|&d| d == c).ok_or(ExprError {
-                column: col,
-                reason: "text is not closed".into(),
-            })?;
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&d| d == c)
+                .ok_or(ExprError {
+                    column: col,
+                    reason: "text is not closed".into(),
+                })?;
             out.push((col, Tok::Str(chars[i + 1..i + 1 + end].iter().collect())));
             i += end + 2;
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
             i += 1;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            let n = s.parse().map_err(|_| ExprError { column: col, reason: format!("bad number {s}") })?;
+            let n = s.parse().map_err(|_| ExprError {
+                column: col,
+                reason: format!("bad number {s}"),
+            })?;
             out.push((col, Tok::Num(n)));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
                 i += 1;
             }
             out.push((col, Tok::Ident(chars[start..i].iter().collect())));
@@ -269,7 +290,10 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
             out.push((col, Tok::Op(op)));
             i += op.len();
         } else {
-            return Err(ExprError { column: col, reason: format!("unexpected character {c:?}") });
+            return Err(ExprError {
+                column: col,
+                reason: format!("unexpected character {c:?}"),
+            });
         }
     }
     Ok(out)
@@ -305,8 +329,14 @@ impl Parser {
 
     fn error(&self, what: &str) -> ExprError {
         match self.peek() {
-            Some((column, t)) => ExprError { column, reason: format!("{what}, found {t}") },
-            None => ExprError { column: self.len + 1, reason: format!("{what} at the end") },
+            Some((column, t)) => ExprError {
+                column,
+                reason: format!("{what}, found {t}"),
+            },
+            None => ExprError {
+                column: self.len + 1,
+                reason: format!("{what} at the end"),
+            },
         }
     }
 
@@ -429,10 +459,19 @@ mod tests {
     #[test]
     fn compares_text_numbers_and_lists() {
         assert_eq!(eval("vars.tier == 'chain'"), Value::Bool(true));
-        assert_eq!(eval("vars.amount > 100 && vars.amount <= 120"), Value::Bool(true));
-        assert_eq!(eval("vars.tier in ['individual', \"chain\"]"), Value::Bool(true));
+        assert_eq!(
+            eval("vars.amount > 100 && vars.amount <= 120"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            eval("vars.tier in ['individual', \"chain\"]"),
+            Value::Bool(true)
+        );
         assert_eq!(eval("caller.number starts_with '+86'"), Value::Bool(true));
-        assert_eq!(eval("not (vars.missing == 'x') or false"), Value::Bool(true));
+        assert_eq!(
+            eval("not (vars.missing == 'x') or false"),
+            Value::Bool(true)
+        );
         assert_eq!(eval("len(vars.amount) == 3"), Value::Bool(true));
         assert_eq!(eval("vars.missing"), Value::Null);
     }

@@ -14,7 +14,9 @@ use chrono::NaiveDate;
 use chrono::NaiveTime;
 
 use crate::flow::expr::Expr;
-use crate::ids::{CalendarId, Digit, FlowId, Language, NodeId, PriorityClass, PromptId, QueueId, TableId};
+use crate::ids::{
+    CalendarId, Digit, FlowId, Language, NodeId, PriorityClass, PromptId, QueueId, TableId,
+};
 
 /// Index of a node inside [`Flow::nodes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,7 +106,10 @@ impl Flow {
 
     /// Finds a node by id.
     pub fn find(&self, id: &str) -> Option<NodeIndex> {
-        self.nodes.iter().position(|n| n.id.as_str() == id).map(NodeIndex)
+        self.nodes
+            .iter()
+            .position(|n| n.id.as_str() == id)
+            .map(NodeIndex)
     }
 }
 
