@@ -211,6 +211,9 @@ impl FlowBuilder {
 
     /// Defines a node (targets inside `kind` come from [`FlowBuilder::at`]).
     pub fn node(&mut self, name: &str, kind: NodeKind) -> &mut NodeKind {
+        if self.entry.is_none() {
+            self.entry = Some(name.to_owned());
+        }
         let i = self.at(name).0;
         &mut *self.kinds[i].insert(kind)
     }
@@ -460,10 +463,10 @@ impl FlowBuilder {
         if !undefined.is_empty() {
             errors.push(BuildError::Undefined(undefined));
         }
-        let entry = match &self.entry {
-            Some(name) => self.names.iter().position(|n| n == name),
-            None => (!self.names.is_empty()).then_some(0),
-        };
+        let entry = self
+            .entry
+            .as_ref()
+            .and_then(|name| self.names.iter().position(|n| n == name));
         let Some(entry) = entry else {
             errors.push(BuildError::Empty);
             return Err(errors);
