@@ -36,7 +36,6 @@
 mod calendar;
 mod io;
 mod state;
-/// Flows built in code and action transcripts, for tests and simulators.
 pub mod testing;
 mod timer;
 
