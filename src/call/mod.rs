@@ -52,6 +52,9 @@ pub use io::{
     Action, CallError, CallEvent, CallInfo, DropReason, EndReason, FailureKind, Input, LeaveReason,
     Party, PlaybackId, QueueContext, Secret,
 };
+pub use state::{
+    MINUTES_PROMPT, QUEUE_POSITION_PROMPT, QUEUE_WAIT_MINUTES_PROMPT, QUEUE_WAIT_UNKNOWN_PROMPT,
+};
 pub use timer::{Timer, TimerTable};
 
 use crate::flow::expr::{Expr, Scope};

@@ -100,16 +100,16 @@ struct Tries {
 
 impl Tries {
     fn record(&mut self, cx: &mut Ctx, kind: FailureKind) -> u32 {
-        self.consecutive += 1;
+        self.consecutive = self.consecutive.saturating_add(1);
         match kind {
             FailureKind::Invalid => {
                 cx.counters.invalid += 1;
-                self.invalid += 1;
+                self.invalid = self.invalid.saturating_add(1);
                 self.invalid
             }
             FailureKind::NoInput => {
                 cx.counters.no_input += 1;
-                self.no_input += 1;
+                self.no_input = self.no_input.saturating_add(1);
                 self.no_input
             }
         }

@@ -267,6 +267,7 @@ impl FlowBuilder {
         };
         match self.node(name, NodeKind::Menu(menu)) {
             NodeKind::Menu(m) => m,
+            // `node` returns the kind it was just given, so no other variant can come back.
             _ => unreachable!("the node was just set to a menu"),
         }
     }
@@ -300,6 +301,7 @@ impl FlowBuilder {
         };
         match self.node(name, NodeKind::Collect(collect)) {
             NodeKind::Collect(c) => c,
+            // `node` returns the kind it was just given, so no other variant can come back.
             _ => unreachable!("the node was just set to a collect"),
         }
     }
@@ -413,6 +415,7 @@ impl FlowBuilder {
         };
         match self.node(name, NodeKind::Enqueue(enqueue)) {
             NodeKind::Enqueue(e) => e,
+            // `node` returns the kind it was just given, so no other variant can come back.
             _ => unreachable!("the node was just set to an enqueue"),
         }
     }
