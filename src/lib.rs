@@ -36,5 +36,7 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod call;
+pub mod cdr;
 pub mod flow;
 pub mod ids;
+pub mod telemetry;

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 /// A telephony IVR engine: YAML call flows, media-stream WebSockets, DTMF and agent queues.
 #[derive(Parser, Debug)]
 #[command(name = "ivr", version, about, long_about = None)]
@@ -16,6 +18,11 @@ struct Cli {
 enum Command {
     /// Print the engine's version.
     Version,
+    /// Read the call-record file.
+    Cdr {
+        #[command(subcommand)]
+        action: cli::cdr::CdrCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -25,5 +32,6 @@ fn main() -> ExitCode {
             println!("ivr {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Cdr { action } => cli::cdr::run(action),
     }
 }

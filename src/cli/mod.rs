@@ -1,0 +1,3 @@
+//! The command line's subcommands, one file each; `main.rs` only parses and dispatches.
+
+pub mod cdr;
