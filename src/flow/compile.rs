@@ -295,11 +295,12 @@ pub fn compile(
 }
 
 fn read_file(src: &Source<'_>, read: &mut Read, d: &mut Vec<Diagnostic>) {
-    let (tree, mut diags) = yaml::parse_tree(src.file, src.text);
-    d.append(&mut diags);
+    let (tree, diags) = yaml::parse_tree(src.file, src.text);
     let Some(root) = tree else {
+        d.extend(diags);
         return;
     };
+    d.extend(diags.into_iter().map(|x| attach_node(&root, x)));
     let cx = src.cx();
     if root.value == yaml::YamlValue::Null {
         d.push(Diagnostic::warning(
@@ -381,6 +382,35 @@ fn read_file(src: &Source<'_>, read: &mut Read, d: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Names the node a tree-level diagnostic (duplicate key, unquoted `#`) falls in, and makes
+/// its field relative to that node: `nodes.menu.on."1"` → node `menu`, field `on."1"`.
+fn attach_node(root: &yaml::Yaml, mut d: Diagnostic) -> Diagnostic {
+    let Some(nodes) = root.get("nodes").and_then(yaml::Yaml::as_map) else {
+        return d;
+    };
+    let node = nodes
+        .iter()
+        .rev()
+        .find(|(k, _)| k.line <= d.line)
+        .and_then(|(k, _)| k.scalar_text());
+    let Some(node) = node else {
+        return d;
+    };
+    match d.field.as_deref().and_then(|f| f.strip_prefix("nodes.")) {
+        Some(rest) => {
+            let (first, after) = rest.split_once('.').unwrap_or((rest, ""));
+            if first.trim_matches('"') != node {
+                return d;
+            }
+            d.field = (!after.is_empty()).then(|| after.to_owned());
+        }
+        None if d.field.is_some() => return d,
+        None => {}
+    }
+    d.node = Some(node);
+    d
 }
 
 struct Refs<'a> {
