@@ -5,7 +5,7 @@
 //! inline subflows into each flow (`outer/inner` ids); check what depends on the flow
 //! (languages, prompts in the catalogue, loops that can spin without caller input); build the
 //! immutable model with resolved node indices. The model is built only when no error was
-//! found. This module reads no files (see [`crate::flow::load`]) and never panics on input.
+//! found. This module reads no files (see [`crate::flow::load()`]) and never panics on input.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
