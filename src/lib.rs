@@ -37,6 +37,7 @@
 
 pub mod call;
 pub mod cdr;
+pub mod cli;
 pub mod flow;
 pub mod ids;
 pub mod telemetry;

@@ -1,10 +1,12 @@
 //! The `ivr` command line: serve calls, and the ops tools around flows, media and records.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+use ivr::cli::validate::{GraphFormat, ReportFormat};
 
 /// A telephony IVR engine: YAML call flows, media-stream WebSockets, DTMF and agent queues.
 #[derive(Parser, Debug)]
@@ -21,17 +23,63 @@ enum Command {
     /// Read the call-record file.
     Cdr {
         #[command(subcommand)]
-        action: cli::cdr::CdrCommand,
+        action: ivr::cli::cdr::CdrCommand,
     },
+    /// Check flow files and report every problem (exit 0 clean, 1 with errors).
+    Validate {
+        /// Flow directories or files (default: flows/).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// The prompt catalogue (default: <flows>/../audio-prompts/prompts.yaml).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+    },
+    /// Draw one flow as a Mermaid or Graphviz graph.
+    Graph {
+        /// The flow's id.
+        flow: String,
+        /// The flows directory.
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
+    Schema,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version => {
-            println!("ivr {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Version => writeln!(out, "ivr {}", env!("CARGO_PKG_VERSION")).map(|()| 0),
+        Command::Validate {
+            paths,
+            format,
+            prompts,
+        } => ivr::cli::validate::validate(&paths, prompts, format, &mut out),
+        Command::Graph {
+            flow,
+            flows,
+            format,
+        } => ivr::cli::validate::graph(
+            &flow,
+            flows,
+            format,
+            &mut out,
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Schema => ivr::cli::validate::print_schema(&mut out),
+        Command::Cdr { action } => return ivr::cli::cdr::run(action),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ivr: {e}");
+            ExitCode::from(2)
         }
-        Command::Cdr { action } => cli::cdr::run(action),
     }
 }

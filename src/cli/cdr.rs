@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use ivr::cdr;
+use crate::cdr;
 
 /// Default call-record file, relative to the working directory.
 pub const DEFAULT_CDR_FILE: &str = "var/calls.sqlite";

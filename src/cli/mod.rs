@@ -1,3 +1,5 @@
-//! The command line's subcommands, one file each; `main.rs` only parses and dispatches.
+//! Command-line tools around the engine: the logic behind `ivr` subcommands, kept out of
+//! `main.rs` so it can be tested. Each tool prints to the writers it is given.
 
 pub mod cdr;
+pub mod validate;
