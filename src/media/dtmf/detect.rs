@@ -172,9 +172,10 @@ impl Complex {
 
 /// Correlation tables shared by every detector (5 KiB).
 struct Tables {
-    /// Row `2k` is cos(ω_k n), row `2k + 1` is −sin(ω_k n), n = 0..80: their dot products
-    /// with a block are the real and imaginary parts of Σ x[n]·e^(−jω_k n).
-    basis: [[f32; BLOCK]; 2 * BINS],
+    /// `basis[n][k]` is cos(ω_k n) and `basis[n][8 + k]` is −sin(ω_k n), n = 0..80: dot
+    /// products with a block are the real and imaginary parts of Σ x[n]·e^(−jω_k n). Laid
+    /// out sample-major so one pass updates all sixteen sums in SIMD registers.
+    basis: [[f32; 2 * BINS]; BLOCK],
     /// e^(−jω_k·80): removes the nominal phase advance from one block to the next.
     hop: [Complex; BINS],
     /// Nominal frequency of each bin (Hz).
@@ -207,12 +208,14 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
     let mut hz = [0f32; BINS];
     hz[..4].copy_from_slice(&ROW_HZ);
     hz[4..].copy_from_slice(&COLUMN_HZ);
-    let mut basis = [[0f32; BLOCK]; 2 * BINS];
+    let mut basis = [[0f32; 2 * BINS]; BLOCK];
     let mut hop = [Complex::default(); BINS];
     for k in 0..BINS {
         let w = f64::from(hz[k]) * std::f64::consts::TAU / f64::from(RATE_HZ);
-        basis[2 * k] = std::array::from_fn(|n| (w * n as f64).cos() as f32);
-        basis[2 * k + 1] = std::array::from_fn(|n| -(w * n as f64).sin() as f32);
+        for (n, row) in basis.iter_mut().enumerate() {
+            row[k] = (w * n as f64).cos() as f32;
+            row[BINS + k] = -(w * n as f64).sin() as f32;
+        }
         let advance = w * BLOCK as f64;
         hop[k] = Complex {
             re: advance.cos() as f32,
@@ -513,27 +516,47 @@ fn dot(x: &[f32], t: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
+/// The 16 dot products of `x` with the basis rows (cos and −sin of the eight frequencies),
+/// as one pass over the samples that updates all 16 sums at once in SIMD registers, with
+/// two sets of sums (even and odd samples) to halve the chain of dependent adds. Kept out
+/// of line: inlined, the optimiser shuffles the lanes into (re, im) pairs inside the loop,
+/// which costs more than the multiply-adds.
+#[inline(never)]
+fn correlate(x: &[f32], basis: &[[f32; 2 * BINS]]) -> [f32; 2 * BINS] {
+    let mut even = [0f32; 2 * BINS];
+    let mut odd = [0f32; 2 * BINS];
+    for (xs, rows) in x.chunks_exact(2).zip(basis.chunks_exact(2)) {
+        for (a, &b) in even.iter_mut().zip(&rows[0]) {
+            *a += xs[0] * b;
+        }
+        for (a, &b) in odd.iter_mut().zip(&rows[1]) {
+            *a += xs[1] * b;
+        }
+    }
+    std::array::from_fn(|j| even[j] + odd[j])
+}
+
 fn analyse_block(x: &[f32; BLOCK], tables: &Tables, limits: &Limits) -> Option<Candidate> {
     let energy = dot(x, x);
     if energy < limits.min_block_energy {
         return None;
     }
     let (first, second) = x.split_at(HALF);
+    let (basis_first, basis_second) = tables.basis.split_at(HALF);
+    let sums = [
+        correlate(first, basis_first),
+        correlate(second, basis_second),
+    ];
     let mut halves = [[Complex::default(); BINS]; 2];
     let mut power = [0f32; BINS];
     for k in 0..BINS {
-        let (cos, sin) = (&tables.basis[2 * k], &tables.basis[2 * k + 1]);
-        let a = Complex {
-            re: dot(first, &cos[..HALF]),
-            im: dot(first, &sin[..HALF]),
-        };
-        let b = Complex {
-            re: dot(second, &cos[HALF..]),
-            im: dot(second, &sin[HALF..]),
-        };
-        halves[0][k] = a;
-        halves[1][k] = b;
-        power[k] = a.add(b).norm2();
+        for h in 0..2 {
+            halves[h][k] = Complex {
+                re: sums[h][k],
+                im: sums[h][BINS + k],
+            };
+        }
+        power[k] = halves[0][k].add(halves[1][k]).norm2();
     }
 
     let (row, raw_row_power, row_runner_up) = strongest(&power[..4]);
