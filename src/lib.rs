@@ -40,4 +40,5 @@ pub mod cdr;
 pub mod cli;
 pub mod flow;
 pub mod ids;
+pub mod media;
 pub mod telemetry;
