@@ -31,3 +31,6 @@ pub use event::{
     RejectReason, WithdrawReason,
 };
 pub use snapshot::{AcdSnapshot, AgentSnapshot, QueueCounters, QueueSnapshot};
+
+#[cfg(test)]
+mod tests;
