@@ -201,8 +201,10 @@ impl Candidate {
 ///   classes, regardless of skills). The announced value is `min(last announced, now)`:
 ///   a caller is never told a higher number than before, even when a strict caller arrives
 ///   or aging reorders the line; the estimate stays honest (it uses the computed position).
-///   A `Position` action goes out on joining, whenever the announced number drops, and on
-///   request; callback entries are not told (they are not listening).
+///   A `Position` action goes out on joining, whenever the announced number drops (checked
+///   each time a line changes: a join, a leave, an answer, an overflow; reordering by aging
+///   alone shows at the next change) and on request; callback entries are not told (they
+///   are not listening).
 /// - **Estimated wait** = (position + 1) / service rate, where the rate is answers in the
 ///   last [`AcdSettings::rate_window`] divided by that window (or by the time since the ACD
 ///   first saw a `now`, if shorter). `None` ("we cannot estimate") with fewer than
@@ -221,6 +223,8 @@ pub struct Acd {
     last_now: Option<Instant>,
     epoch: Option<Instant>,
     dropped: u64,
+    /// Some queue's line changed since positions were last announced.
+    positions_dirty: bool,
 }
 
 impl Acd {
@@ -262,6 +266,7 @@ impl Acd {
             last_now: None,
             epoch: None,
             dropped: 0,
+            positions_dirty: false,
         }
     }
 
@@ -498,6 +503,7 @@ impl Acd {
         };
         self.index.insert(call, seq);
         self.entries.insert(seq, entry);
+        self.positions_dirty = true;
         if let Some(q) = self.queues.get_mut(&queue_id) {
             q.waiting.insert(seq);
             q.counters.entered += 1;
@@ -791,6 +797,7 @@ impl Acd {
                 let Some(entry) = self.entries.get_mut(&seq) else {
                     return;
                 };
+                self.positions_dirty = true;
                 entry.visited.push(from.clone());
                 entry.queue = to.clone();
                 entry.class = class;
@@ -1057,56 +1064,63 @@ impl Acd {
         let Some(q) = self.queues.get(queue) else {
             return Vec::new();
         };
-        let mut ranked: Vec<(Rank, u64)> = q
-            .waiting
-            .iter()
-            .filter_map(|seq| {
-                let entry = self.entries.get(seq)?;
-                let class = q.cfg.classes.get(entry.class)?;
-                let rank = if class.strict {
-                    Rank::Strict {
-                        class: entry.class,
-                        seq: *seq,
-                    }
-                } else {
-                    Rank::Aging {
-                        score: score(class, entry, now),
-                        seq: *seq,
-                    }
-                };
-                Some((rank, *seq))
-            })
+        // One pass over all entries beats a map lookup per waiting caller.
+        let mut ranked: Vec<(Rank, u64)> = self
+            .entries
+            .values()
+            .filter(|e| e.queue == *queue)
+            .filter_map(|e| Some((rank(q.cfg.classes.get(e.class)?, e, now), e.seq)))
             .collect();
         ranked.sort_by(|a, b| a.0.cmp(&b.0));
         ranked.into_iter().map(|(_, seq)| seq).collect()
     }
 
+    /// Tells every caller whose position dropped since the last announcement, once the line
+    /// changed (a join, a leave, an answer, an overflow).
     fn announce_positions(&mut self, now: Instant) {
-        let ids: Vec<QueueId> = self.queues.keys().cloned().collect();
-        for id in ids {
-            let order = self.order(&id, now);
-            if order.is_empty() {
+        if !std::mem::take(&mut self.positions_dirty) {
+            return;
+        }
+        // Queues in id order with their rate; entries find theirs by binary search.
+        let queues: Vec<(&QueueId, &Queue, Option<f64>)> = self
+            .queues
+            .iter()
+            .map(|(id, q)| (id, q, self.service_rate(q, now)))
+            .collect();
+        let mut ranked: Vec<(usize, Rank, &mut Entry)> = self
+            .entries
+            .values_mut()
+            .filter_map(|e| {
+                let index = queues
+                    .binary_search_by(|(id, _, _)| (*id).cmp(&e.queue))
+                    .ok()?;
+                let class = queues[index].1.cfg.classes.get(e.class)?;
+                Some((index, rank(class, e, now), e))
+            })
+            .collect();
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut current = usize::MAX;
+        let mut computed = 0usize;
+        for (index, _, entry) in ranked {
+            if index != current {
+                current = index;
+                computed = 0;
+            } else {
+                computed += 1;
+            }
+            if entry.callback {
                 continue;
             }
-            let rate = self.queues.get(&id).and_then(|q| self.service_rate(q, now));
-            for (computed, seq) in order.iter().enumerate() {
-                let Some(entry) = self.entries.get_mut(seq) else {
-                    continue;
-                };
-                if entry.callback {
-                    continue;
-                }
-                let position = clamp_u32(computed);
-                if entry.announced.is_some_and(|last| last <= position) {
-                    continue;
-                }
-                entry.announced = Some(position);
-                self.actions.push_back(AcdAction::Position {
-                    call: entry.call.clone(),
-                    position,
-                    estimated_wait: estimate(computed, rate),
-                });
+            let position = clamp_u32(computed);
+            if entry.announced.is_some_and(|last| last <= position) {
+                continue;
             }
+            entry.announced = Some(position);
+            self.actions.push_back(AcdAction::Position {
+                call: entry.call.clone(),
+                position,
+                estimated_wait: estimate(computed, queues[index].2),
+            });
         }
     }
 
@@ -1120,12 +1134,11 @@ impl Acd {
         if !staffed {
             return None;
         }
-        let horizon = now.checked_sub(self.settings.rate_window);
-        let n = q
-            .answers
-            .iter()
-            .filter(|t| horizon.is_none_or(|h| **t >= h))
-            .count();
+        // Answers are recorded in time order (time never goes backwards here).
+        let n = match now.checked_sub(self.settings.rate_window) {
+            Some(horizon) => q.answers.len() - q.answers.partition_point(|t| *t < horizon),
+            None => q.answers.len(),
+        };
         if n == 0 || n < self.settings.min_rate_samples {
             return None;
         }
@@ -1160,6 +1173,7 @@ impl Acd {
 
     fn remove_entry(&mut self, seq: u64) -> Option<Entry> {
         let entry = self.entries.remove(&seq)?;
+        self.positions_dirty = true;
         self.index.remove(&entry.call);
         if let Some(q) = self.queues.get_mut(&entry.queue) {
             q.waiting.remove(&seq);
@@ -1274,6 +1288,20 @@ fn strict_cap(share: f64, logged_in: usize) -> usize {
     let cap = (share.min(1.0) * logged_in as f64).floor();
     // `cap` is finite and within 0..=logged_in, so the conversion is exact.
     (cap as usize).max(1)
+}
+
+fn rank(class: &crate::flow::model::ClassConfig, entry: &Entry, now: Instant) -> Rank {
+    if class.strict {
+        Rank::Strict {
+            class: entry.class,
+            seq: entry.seq,
+        }
+    } else {
+        Rank::Aging {
+            score: score(class, entry, now),
+            seq: entry.seq,
+        }
+    }
 }
 
 fn score(class: &crate::flow::model::ClassConfig, entry: &Entry, now: Instant) -> f64 {
