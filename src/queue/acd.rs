@@ -190,7 +190,8 @@ impl Candidate {
 ///   keeping its class name (or the overflow queue's lowest class if it has no such class),
 ///   its sequence number and its original join time, so it keeps its seniority there.
 ///   When there is no overflow queue, it is unknown, full, or the caller already passed
-///   through it, the caller is timed out.
+///   through it, the caller is timed out. The overflow queue's `join_without_agents` does
+///   not apply to callers moved there.
 /// - **Size.** `max_size` (zero: no limit) counts callers waiting, callbacks included.
 ///   Without `join_without_agents`, a join is refused when no logged-in agent could take
 ///   the caller at any routing step.

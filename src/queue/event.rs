@@ -285,7 +285,8 @@ pub enum AcdInput {
 pub enum AcdAction {
     /// Ring an agent with a caller.
     Offer(Offer),
-    /// Stop ringing: the offer ended without being accepted.
+    /// Stop ringing: the offer ended without being accepted (not sent after a rejection,
+    /// which the agent's side ended itself).
     OfferWithdrawn {
         /// The agent whose offer ends.
         agent: AgentId,

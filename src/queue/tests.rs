@@ -672,3 +672,54 @@ fn time_going_backwards_counts_as_no_time_passing() {
     let snap = h.acd.snapshot(h.start + secs(100));
     assert_eq!(snap.queues[0].oldest_wait, Some(Duration::ZERO));
 }
+
+#[test]
+fn an_emergency_caller_overflowing_to_a_queue_without_that_class_lands_in_its_lowest_class() {
+    let mut main = general("general");
+    main.max_wait = secs(60);
+    main.overflow = Some(QueueId::from("backup"));
+    let mut backup = general("backup");
+    backup.classes.remove(0);
+    let mut h = Harness::new(vec![main, backup]);
+    h.join("e1", "general", "emergency");
+    h.run_until(secs(60));
+    let snap = h.acd.snapshot(h.now);
+    let backup = snap.queue(&QueueId::from("backup")).expect("queue");
+    assert_eq!(
+        backup.depth_by_class,
+        vec![
+            (PriorityClass::from("vip"), 0),
+            (PriorityClass::from("normal"), 1)
+        ]
+    );
+    assert_eq!(backup.counters.entered, 1);
+}
+
+#[test]
+fn a_caller_who_overflowed_once_times_out_instead_of_bouncing_back() {
+    let mut a = general("a");
+    a.max_wait = secs(60);
+    a.overflow = Some(QueueId::from("b"));
+    let mut b = general("b");
+    b.max_wait = secs(30);
+    b.overflow = Some(QueueId::from("a"));
+    let mut h = Harness::new(vec![a, b]);
+    h.join("c1", "a", "normal");
+    let out = h.run_until(secs(90));
+    assert_eq!(
+        out.into_iter()
+            .filter(|a| !matches!(a, AcdAction::Position { .. }))
+            .collect::<Vec<_>>(),
+        vec![
+            AcdAction::Overflowed {
+                call: CallId::from("c1"),
+                from: QueueId::from("a"),
+                to: QueueId::from("b"),
+            },
+            AcdAction::TimedOut {
+                call: CallId::from("c1"),
+                queue: QueueId::from("b"),
+            }
+        ]
+    );
+}
