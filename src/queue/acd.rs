@@ -58,6 +58,20 @@ struct Queue {
     counters: QueueCounters,
     /// Instants of recent answers, oldest first.
     answers: VecDeque<Instant>,
+    /// Dropped from the config by a reload: takes no new callers, removed once empty.
+    retired: bool,
+}
+
+impl Queue {
+    fn new(cfg: Arc<QueueConfig>) -> Self {
+        Queue {
+            cfg,
+            waiting: BTreeSet::new(),
+            counters: QueueCounters::default(),
+            answers: VecDeque::new(),
+            retired: false,
+        }
+    }
 }
 
 /// A caller waiting in a queue.
@@ -242,17 +256,7 @@ impl Acd {
     ) -> Self {
         let queues = queues
             .into_iter()
-            .map(|cfg| {
-                (
-                    cfg.id.clone(),
-                    Queue {
-                        cfg,
-                        waiting: BTreeSet::new(),
-                        counters: QueueCounters::default(),
-                        answers: VecDeque::new(),
-                    },
-                )
-            })
+            .map(|cfg| (cfg.id.clone(), Queue::new(cfg)))
             .collect();
         Self {
             settings,
@@ -297,6 +301,59 @@ impl Acd {
     /// Never earlier than the last `now` handled.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// Swaps in a new set of queue configs (a hot reload). Waiting callers, agents, counters
+    /// and service-rate history stay. Callers keep their class by name (or drop to the
+    /// queue's lowest class when it is gone); the new `max_wait` applies to callers arriving
+    /// after the reload. A queue missing from the new set keeps its old config for the
+    /// callers still in it, takes no new callers, and disappears once empty.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        queues: impl IntoIterator<Item = Arc<QueueConfig>>,
+    ) {
+        let now = self.advance(now);
+        self.expire(now);
+        let mut fresh: BTreeMap<QueueId, Arc<QueueConfig>> = queues
+            .into_iter()
+            .map(|cfg| (cfg.id.clone(), cfg))
+            .collect();
+        for (id, q) in &mut self.queues {
+            match fresh.remove(id) {
+                Some(cfg) => {
+                    let old = std::mem::replace(&mut q.cfg, cfg);
+                    q.retired = false;
+                    let remap = |index: usize| {
+                        old.classes
+                            .get(index)
+                            .and_then(|c| class_index(&q.cfg, &c.name))
+                    };
+                    for seq in &q.waiting {
+                        if let Some(entry) = self.entries.get_mut(seq)
+                            && let Some(class) = remap(entry.class)
+                        {
+                            entry.class = class;
+                        }
+                    }
+                    for agent in self.agents.values_mut() {
+                        if let Some(work) = &mut agent.work
+                            && &work.queue == id
+                            && let Some(class) = remap(work.class)
+                        {
+                            work.class = class;
+                            work.strict = q.cfg.classes.get(class).is_some_and(|c| c.strict);
+                        }
+                    }
+                }
+                None => q.retired = true,
+            }
+        }
+        for (id, cfg) in fresh {
+            self.queues.insert(id, Queue::new(cfg));
+        }
+        self.positions_dirty = true;
+        self.settle(now);
     }
 
     /// Whether `call` is waiting in a queue (callbacks included).
@@ -401,6 +458,8 @@ impl Acd {
     /// After every input: dispatch, forget old answers, tell callers where they stand.
     fn settle(&mut self, now: Instant) {
         self.dispatch(now);
+        self.queues
+            .retain(|_, q| !(q.retired && q.waiting.is_empty()));
         if let Some(horizon) = now.checked_sub(self.settings.rate_window) {
             for q in self.queues.values_mut() {
                 while q.answers.front().is_some_and(|t| *t < horizon) {
@@ -460,7 +519,7 @@ impl Acd {
                 reason,
             });
         };
-        let Some(q) = self.queues.get(&queue_id) else {
+        let Some(q) = self.queues.get(&queue_id).filter(|q| !q.retired) else {
             return reject(self, call, queue_id, RejectReason::UnknownQueue);
         };
         let Some(class_index) = class_index(&q.cfg, &class) else {
@@ -775,7 +834,7 @@ impl Acd {
             .and_then(|q| q.cfg.overflow.clone())
             .filter(|to| *to != from && !entry.visited.contains(to))
             .and_then(|to| {
-                let q = self.queues.get(&to)?;
+                let q = self.queues.get(&to).filter(|q| !q.retired)?;
                 let room = q.cfg.max_size == 0 || q.waiting.len() < q.cfg.max_size;
                 let class = self
                     .queues

@@ -723,3 +723,47 @@ fn a_caller_who_overflowed_once_times_out_instead_of_bouncing_back() {
         ]
     );
 }
+
+#[test]
+fn a_reload_keeps_waiting_callers_and_retires_removed_queues_once_empty() {
+    let mut h = Harness::new(vec![general("general"), general("old")]);
+    h.login("a1", &["general"], &[]);
+    h.not_ready("a1");
+    h.join("v1", "general", "vip");
+    h.join("o1", "old", "normal");
+    // The new general queue drops the vip class and the old queue is gone.
+    let mut new_general = general("general");
+    new_general.classes.remove(1);
+    h.acd
+        .reconfigure(h.start + secs(1), [Arc::new(new_general)]);
+    h.drain();
+    let snap = h.acd.snapshot(h.start + secs(1));
+    let general = snap
+        .queue(&QueueId::from("general"))
+        .expect("general stays");
+    assert_eq!(
+        general.depth_by_class,
+        vec![
+            (PriorityClass::from("emergency"), 0),
+            (PriorityClass::from("normal"), 1)
+        ]
+    );
+    assert_eq!(general.counters.entered, 1);
+    assert!(
+        h.acd.is_waiting(&CallId::from("o1")),
+        "callers of a retired queue wait on"
+    );
+    let out = h.at(secs(2)).join("o2", "old", "normal");
+    assert!(matches!(
+        out.as_slice(),
+        [AcdAction::Rejected {
+            reason: RejectReason::UnknownQueue,
+            ..
+        }]
+    ));
+    h.at(secs(3)).input(AcdInput::CallerLeft {
+        call: CallId::from("o1"),
+        reason: LeaveReason::Abandoned,
+    });
+    assert!(h.acd.snapshot(h.now).queue(&QueueId::from("old")).is_none());
+}
