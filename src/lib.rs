@@ -41,4 +41,5 @@ pub mod cli;
 pub mod flow;
 pub mod ids;
 pub mod media;
+pub mod queue;
 pub mod telemetry;
