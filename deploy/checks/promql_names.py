@@ -249,6 +249,9 @@ def dashboard_exprs(path: Path) -> list[Expr]:
             walk(p.get("panels"))
 
     walk(data.get("panels"))
+    for a in (data.get("annotations") or {}).get("list", []):
+        if a.get("expr"):
+            out.append(Expr(f"{path.name}: annotation \"{a.get('name')}\"", a["expr"]))
     for v in (data.get("templating") or {}).get("list", []):
         if v.get("type") != "query":
             continue
