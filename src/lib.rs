@@ -36,5 +36,6 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod call;
+pub mod cli;
 pub mod flow;
 pub mod ids;
