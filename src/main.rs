@@ -49,6 +49,19 @@ enum Command {
     },
     /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
     Schema,
+    /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
+    /// 1 otherwise.
+    Healthcheck {
+        /// The URL to GET (plain http, e.g. the admin listener's /livez or /readyz).
+        #[arg(long, default_value = "http://127.0.0.1:9091/livez")]
+        url: String,
+        /// Seconds allowed for connecting, sending and reading, each.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout: u64,
+        /// Print nothing; the exit code alone tells.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +87,19 @@ fn main() -> ExitCode {
         ),
         Command::Schema => ivr::cli::validate::print_schema(&mut out),
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
+        Command::Healthcheck {
+            url,
+            timeout,
+            quiet,
+        } => {
+            return ExitCode::from(ivr::cli::healthcheck::run(
+                &url,
+                std::time::Duration::from_secs(timeout),
+                quiet,
+                &mut out,
+                &mut std::io::stderr().lock(),
+            ));
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

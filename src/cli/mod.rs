@@ -2,4 +2,5 @@
 //! `main.rs` so it can be tested. Each tool prints to the writers it is given.
 
 pub mod cdr;
+pub mod healthcheck;
 pub mod validate;
