@@ -37,3 +37,4 @@
 
 pub mod flow;
 pub mod ids;
+pub mod media;
