@@ -5,5 +5,6 @@
 //! ([`crate::ids::SampleCount`]). Only [`wav`] imports `hound` and only [`resample`] imports
 //! `rubato`.
 
+pub mod prompts;
 pub mod resample;
 pub mod wav;
