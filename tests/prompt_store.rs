@@ -200,16 +200,46 @@ fn playback_of_prompt_number_and_digits_has_the_expected_length() {
 }
 
 #[test]
-fn numbers_above_99_say_number_many_and_separators_in_digits_are_skipped() {
+fn numbers_above_99_are_read_digit_by_digit_without_number_many() {
     let dir = prompt_dir();
     let store = PromptStore::load(dir.path(), &[en()]).unwrap();
     let many = Playback::new(&store, &[Utterance::Number(150)], &en()).unwrap();
-    let expected = frames_for(number_len(number_index("number_many"))) * 160;
-    assert_eq!(many.total(), SampleCount(expected));
+    let digits = Playback::new(&store, &[Utterance::Digits("150".to_owned())], &en()).unwrap();
+    assert_eq!(many.total(), digits.total());
+    assert_eq!(
+        store.utterance_prompts(&Utterance::Number(150), &en()),
+        vec![id("digit_1"), id("digit_5"), id("digit_0")]
+    );
+}
 
+#[test]
+fn numbers_above_99_say_number_many_when_the_language_has_it() {
+    let dir = prompt_dir();
+    wav::write_wav_8k(&dir.path().join("zh-CN/number_many.wav"), &[9; 1000]).unwrap();
+    let store = PromptStore::load(dir.path(), &[zh(), en()]).unwrap();
+    let many = Playback::new(&store, &[Utterance::Number(1_000_000)], &zh()).unwrap();
+    assert_eq!(many.total(), SampleCount(frames_for(1000) * 160));
+    assert_eq!(
+        store.utterance_prompts(&Utterance::Number(100), &zh()),
+        vec![id("number_many")]
+    );
+    assert_eq!(
+        store.utterance_prompts(&Utterance::Number(99), &zh()),
+        vec![id("number_99")]
+    );
+}
+
+#[test]
+fn separators_in_digit_strings_are_skipped() {
+    let dir = prompt_dir();
+    let store = PromptStore::load(dir.path(), &[en()]).unwrap();
     let spaced = Playback::new(&store, &[Utterance::Digits("1-2 *".to_owned())], &en()).unwrap();
     let plain = Playback::new(&store, &[Utterance::Digits("12*".to_owned())], &en()).unwrap();
     assert_eq!(spaced.total(), plain.total());
+    assert_eq!(
+        store.utterance_prompts(&Utterance::Digits("a#".to_owned()), &en()),
+        vec![id("digit_a"), id("digit_hash")]
+    );
 }
 
 #[test]

@@ -13,15 +13,17 @@
 //!
 //! Spoken numbers and digit strings are built from prompts:
 //! - [`Utterance::Number`]`(n)` for `n` in 0..=99 plays `number_<n>` (one recording per
-//!   number, so each language says it naturally: "forty-two", "四十二"); above 99 it plays the
-//!   single prompt `number_many` ("more than ninety-nine", "九十九以上"), which is all a queue
-//!   announcement needs.
+//!   number, so each language says it naturally: "forty-two", "四十二"). Above 99 it plays the
+//!   prompt `number_many` ("more than ninety-nine", "九十九以上": all a queue announcement
+//!   needs) when that language has it, else it reads the number digit by digit ("one five
+//!   zero"), so a large number is never silent and never wrong.
 //! - [`Utterance::Digits`]`(s)` plays `digit_0`…`digit_9`, `digit_star`, `digit_hash`,
 //!   `digit_a`…`digit_d` per key; characters that are not DTMF keys (spaces, dashes) are
 //!   skipped.
 //!
-//! These [`SPOKEN_NUMBER_PROMPTS`] must exist in every loaded language: a missing one is a load
-//! error, like any unreadable file. Loading reports every problem at once.
+//! These [`SPOKEN_NUMBER_PROMPTS`] (all but the optional `number_many`) must exist in every
+//! loaded language: a missing one is a load error, like any unreadable file. Loading reports
+//! every problem at once.
 //!
 //! After loading nothing here touches files, the clock or the runtime, and
 //! [`Playback::next_frame`] never allocates.
@@ -44,20 +46,20 @@ pub type Frame = [i16; FRAME_SAMPLES];
 /// The folder under the prompt directory whose files serve every language.
 pub const SHARED_FOLDER: &str = "shared";
 
-/// The prompt played for numbers above 99.
+/// The prompt played for numbers above 99, when a language has it (optional).
 pub const NUMBER_MANY: &str = "number_many";
 
 /// Highest number with a prompt of its own (`number_99`).
 pub const LARGEST_SPOKEN_NUMBER: u64 = 99;
 
-/// Every prompt that numbers and digit strings are built from, in a fixed order:
-/// `number_0`…`number_99`, `number_many`, then the sixteen `digit_*` prompts.
+/// The prompts that numbers and digit strings are built from and that every language must
+/// have, in a fixed order: `number_0`…`number_99`, then the sixteen `digit_*` prompts.
+/// (`number_many` is optional; see the module docs.)
 pub static SPOKEN_NUMBER_PROMPTS: std::sync::LazyLock<Vec<PromptId>> =
     std::sync::LazyLock::new(|| {
         let mut ids: Vec<PromptId> = (0..=LARGEST_SPOKEN_NUMBER)
             .map(|n| PromptId(format!("number_{n}")))
             .collect();
-        ids.push(PromptId::new(NUMBER_MANY));
         ids.extend(Digit::ALL.iter().map(|&d| digit_prompt(d)));
         ids
     });
@@ -72,22 +74,13 @@ pub fn digit_prompt(digit: Digit) -> PromptId {
     PromptId(format!("digit_{name}"))
 }
 
-/// The prompt that says a number: `number_<n>` up to 99, else `number_many`.
-pub fn number_prompt(n: u64) -> PromptId {
-    if n <= LARGEST_SPOKEN_NUMBER {
-        PromptId(format!("number_{n}"))
-    } else {
-        PromptId::new(NUMBER_MANY)
-    }
-}
-
-/// The prompts an utterance is spoken with, in order.
-pub fn utterance_prompts(utterance: &Utterance) -> Vec<PromptId> {
-    match utterance {
-        Utterance::Prompt(id) => vec![id.clone()],
-        Utterance::Number(n) => vec![number_prompt(*n)],
-        Utterance::Digits(s) => s.chars().filter_map(Digit::new).map(digit_prompt).collect(),
-    }
+/// The prompts that read a digit string key by key; characters that are not keys are skipped.
+pub fn digit_prompts(digits: &str) -> Vec<PromptId> {
+    digits
+        .chars()
+        .filter_map(Digit::new)
+        .map(digit_prompt)
+        .collect()
 }
 
 /// A problem loading prompts or starting a playback. Each names the file or the prompt and
@@ -231,6 +224,26 @@ impl PromptStore {
         self.clips.values().all(HashMap::is_empty)
     }
 
+    /// The prompts `utterance` is spoken with in `language`, in order (see the module docs
+    /// for numbers and digit strings).
+    pub fn utterance_prompts(&self, utterance: &Utterance, language: &Language) -> Vec<PromptId> {
+        match utterance {
+            Utterance::Prompt(id) => vec![id.clone()],
+            Utterance::Number(n) if *n <= LARGEST_SPOKEN_NUMBER => {
+                vec![PromptId(format!("number_{n}"))]
+            }
+            Utterance::Number(n) => {
+                let many = PromptId::new(NUMBER_MANY);
+                if self.has(&many, language) {
+                    vec![many]
+                } else {
+                    digit_prompts(&n.to_string())
+                }
+            }
+            Utterance::Digits(s) => digit_prompts(s),
+        }
+    }
+
     fn clip(&self, prompt: &PromptId, language: &Language) -> Option<&Clip> {
         self.clips.get(language)?.get(prompt)
     }
@@ -307,7 +320,7 @@ impl Playback {
     ) -> Result<Playback, PromptError> {
         let mut clips = Vec::new();
         for utterance in utterances {
-            for prompt in utterance_prompts(utterance) {
+            for prompt in store.utterance_prompts(utterance, language) {
                 let clip = store
                     .clip(&prompt, language)
                     .ok_or_else(|| PromptError::NotLoaded {
