@@ -5,6 +5,7 @@
 //! ([`crate::ids::SampleCount`]). Only [`wav`] imports `hound` and only [`resample`] imports
 //! `rubato`.
 
+pub mod check;
 pub mod prompts;
 pub mod resample;
 pub mod wav;
