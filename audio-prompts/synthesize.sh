@@ -9,7 +9,8 @@
 #   audio-prompts/synthesize.sh --dry-run       # say what would be made
 #
 # Rules:
-# - Speech: espeak-ng (zh-CN: voice cmn, en-US: en-us, other tags: the tag in lower case), then
+# - Speech: espeak-ng (zh-CN: voice cmn at 185 wpm, en-US: en-us at 150 wpm, other tags: the tag
+#   in lower case; SPEED and SPEED_CMN override the rates), then
 #   sox: 16 kHz 16-bit mono, leading and trailing silence trimmed, normalised to -3 dBFS peak,
 #   10 ms fade in and 20 ms fade out.
 # - Music: an entry whose text is exactly "(music)" (hold_music) is not spoken. A gentle
@@ -30,6 +31,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 CATALOGUE="${CATALOGUE:-$HERE/prompts.yaml}"
 MANIFEST="$HERE/synthesized.tsv"
 SPEED="${SPEED:-150}"          # espeak-ng words per minute: a little slower than its default
+SPEED_CMN="${SPEED_CMN:-185}"  # the Mandarin voice is slow at 150 (about 2.5 syllables a second)
 RATE=16000
 ONLY=""
 ONLY_LANG=""
@@ -76,6 +78,10 @@ PY
     fi
 }
 
+speed_for() {
+    if [ "$(voice_for "$1")" = cmn ]; then echo "$SPEED_CMN"; else echo "$SPEED"; fi
+}
+
 voice_for() {
     case "$1" in
         zh-CN) echo cmn ;;
@@ -86,7 +92,8 @@ voice_for() {
 
 # The hash recorded for a file: what it was made from.
 settings_hash() {
-    printf '%s\t%s\t%s\t%s' "$1" "$SPEED" "$RATE" "$2" | sha1sum | cut -c1-16
+    printf '%s\t%s\t%s\t%s\t%s' "$1" "$(voice_for "$1")" "$(speed_for "$1")" "$RATE" "$2" \
+        | sha1sum | cut -c1-16
 }
 
 manifest_hash() { # lang id
@@ -112,11 +119,11 @@ why_make() { # lang id hash file
     if [ ! -f "$4" ]; then echo "missing"; return; fi
     if [ -z "$old" ]; then return; fi          # a recording: keep it
     if [ "$FORCE" = 1 ]; then echo "forced"; return; fi
-    if [ "$old" != "$3" ]; then echo "text changed"; fi
+    if [ "$old" != "$3" ]; then echo "text or voice changed"; fi
 }
 
 speak() { # lang text out
-    printf '%s' "$2" | espeak-ng -v "$(voice_for "$1")" -s "$SPEED" --stdin -w "$TMP/raw.wav"
+    printf '%s' "$2" | espeak-ng -v "$(voice_for "$1")" -s "$(speed_for "$1")" --stdin -w "$TMP/raw.wav"
     sox "$TMP/raw.wav" -r "$RATE" -b 16 -c 1 "$TMP/trim.wav" gain -6 \
         silence 1 0.005 0.1% reverse silence 1 0.005 0.1% reverse
     sox "$TMP/trim.wav" "$3" norm -3 fade q 0.01 0 0.02

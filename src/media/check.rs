@@ -23,7 +23,7 @@ use crate::media::wav;
 /// Thresholds of the checks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckLimits {
-    /// Shorter files are reported (a single spoken digit lasts about 400 ms).
+    /// Shorter files are reported (one spoken Mandarin syllable lasts about 160 ms or more).
     pub min_duration: Duration,
     /// Files whose RMS level is below this (dBFS) are reported as silent.
     pub silence_floor_dbfs: f64,
@@ -38,7 +38,7 @@ pub struct CheckLimits {
 impl Default for CheckLimits {
     fn default() -> Self {
         CheckLimits {
-            min_duration: Duration::from_millis(200),
+            min_duration: Duration::from_millis(120),
             silence_floor_dbfs: -45.0,
             clip_level: 0.999,
             max_clipped_share: 0.0005,
