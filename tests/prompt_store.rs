@@ -10,7 +10,7 @@ use std::path::Path;
 use ivr::flow::model::Utterance;
 use ivr::ids::{Language, PromptId, SampleCount};
 use ivr::media::prompts::{
-    FRAME_SAMPLES, Frame, Playback, PromptError, PromptStore, SPOKEN_NUMBER_PROMPTS,
+    FRAME_SAMPLES, Frame, Playback, PromptError, PromptStore, SPOKEN_NUMBER_PROMPTS, prompt_file,
 };
 use ivr::media::wav::{self, Encoding, G711Law, WavFormat};
 
@@ -367,4 +367,20 @@ fn playback_of_a_prompt_not_loaded_names_prompt_and_language() {
         text.contains("please_hold") && text.contains("en-US"),
         "{text}"
     );
+}
+
+#[test]
+fn prompt_file_finds_the_language_file_then_the_shared_one() {
+    let dir = prompt_dir();
+    fs::create_dir_all(dir.path().join("shared")).unwrap();
+    wav::write_wav_8k(&dir.path().join("shared/hold_music.wav"), &[1; 160]).unwrap();
+    assert_eq!(
+        prompt_file(dir.path(), &id("welcome"), &en()),
+        Some(dir.path().join("en-US/welcome.wav"))
+    );
+    assert_eq!(
+        prompt_file(dir.path(), &id("hold_music"), &zh()),
+        Some(dir.path().join("shared/hold_music.wav"))
+    );
+    assert_eq!(prompt_file(dir.path(), &id("please_hold"), &en()), None);
 }

@@ -249,6 +249,17 @@ impl PromptStore {
     }
 }
 
+/// The file that serves `prompt` in `language` under the prompt folder `dir`, if there is one:
+/// `<dir>/<language>/<prompt>.wav`, else `<dir>/shared/<prompt>.wav`. It only looks for the
+/// file (no decoding), for checks such as "does audio exist" in `ivr validate`.
+pub fn prompt_file(dir: &Path, prompt: &PromptId, language: &Language) -> Option<PathBuf> {
+    let name = format!("{prompt}.wav");
+    [language.as_str(), SHARED_FOLDER]
+        .into_iter()
+        .map(|folder| dir.join(folder).join(&name))
+        .find(|path| path.is_file())
+}
+
 /// Loads every `*.wav` of one folder; problems go to `errors`.
 fn load_folder(
     folder: &Path,
