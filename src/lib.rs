@@ -36,4 +36,5 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod flow;
+pub mod gateway;
 pub mod ids;

@@ -1,0 +1,8 @@
+//! The gateway shell: where SIP gateways' media WebSockets meet the call core.
+//!
+//! It owns every side effect of a call: sockets, the clock, timers, the runtime. It translates
+//! gateway dialects into the engine's facts, runs one task per call that feeds the sans-IO
+//! [`Call`](crate) core, paces prompt audio, and serves the admin listener. It must not hold
+//! flow logic: what a call does next is decided by the call core, never here.
+
+pub mod dialect;
