@@ -6,3 +6,4 @@
 //! flow logic: what a call does next is decided by the call core, never here.
 
 pub mod dialect;
+pub mod playout;
