@@ -5,5 +5,6 @@
 //! [`Call`](crate) core, paces prompt audio, and serves the admin listener. It must not hold
 //! flow logic: what a call does next is decided by the call core, never here.
 
+pub mod auth;
 pub mod dialect;
 pub mod playout;
