@@ -35,6 +35,7 @@
 //! ([`ids::SampleCount`]); DSP never sees an `Instant`. Wall-clock time appears only in logs,
 //! call records and calendar evaluation (passed in as a value).
 
+pub mod call;
 pub mod flow;
 pub mod gateway;
 pub mod ids;
