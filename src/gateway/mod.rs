@@ -6,5 +6,12 @@
 //! flow logic: what a call does next is decided by the call core, never here.
 
 pub mod auth;
+pub mod config;
+pub mod dedupe;
 pub mod dialect;
 pub mod playout;
+pub mod registry;
+pub mod reload;
+pub mod server;
+pub mod session;
+pub mod stats;
