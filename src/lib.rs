@@ -36,6 +36,8 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod call;
+pub mod cli;
 pub mod flow;
 pub mod gateway;
 pub mod ids;
+pub mod sim;

@@ -16,6 +16,10 @@ struct Cli {
 enum Command {
     /// Print the engine's version.
     Version,
+    /// Serve calls: media WebSocket listener and admin listener.
+    Serve(ivr::cli::serve::ServeArgs),
+    /// Call the engine as a gateway would and print what the caller heard.
+    Dial(ivr::cli::dial::DialArgs),
 }
 
 fn main() -> ExitCode {
@@ -25,5 +29,7 @@ fn main() -> ExitCode {
             println!("ivr {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Serve(args) => ivr::cli::serve::run(&args),
+        Command::Dial(args) => ivr::cli::dial::run(&args),
     }
 }
