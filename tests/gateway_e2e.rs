@@ -2,6 +2,9 @@
 //! simulator. A small flow set with short synthetic prompts keeps every call to a few
 //! seconds of real time; the tests run in parallel.
 
+// Test fixtures: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 
