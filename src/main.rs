@@ -67,6 +67,10 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Serve calls: media WebSocket listener and admin listener.
+    Serve(ivr::cli::serve::ServeArgs),
+    /// Call the engine as a gateway would and print what the caller heard.
+    Dial(ivr::cli::dial::DialArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
         ),
         Command::Schema => ivr::cli::validate::print_schema(&mut out),
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
+        Command::Serve(args) => return ivr::cli::serve::run(&args),
+        Command::Dial(args) => return ivr::cli::dial::run(&args),
         Command::Prompts { action } => {
             return match action {
                 PromptsCommand::Check {

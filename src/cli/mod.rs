@@ -3,6 +3,8 @@
 //! process exit code; none holds engine logic.
 
 pub mod cdr;
+pub mod dial;
 pub mod healthcheck;
 pub mod prompts;
+pub mod serve;
 pub mod validate;
