@@ -35,6 +35,11 @@
 //! ([`ids::SampleCount`]); DSP never sees an `Instant`. Wall-clock time appears only in logs,
 //! call records and calendar evaluation (passed in as a value).
 
+pub mod call;
+pub mod cdr;
+pub mod cli;
 pub mod flow;
 pub mod ids;
 pub mod media;
+pub mod queue;
+pub mod telemetry;

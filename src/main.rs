@@ -1,8 +1,12 @@
 //! The `ivr` command line: serve calls, and the ops tools around flows, media and records.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use ivr::cli::validate::{GraphFormat, ReportFormat};
 
 /// A telephony IVR engine: YAML call flows, media-stream WebSockets, DTMF and agent queues.
 #[derive(Parser, Debug)]
@@ -16,14 +20,100 @@ struct Cli {
 enum Command {
     /// Print the engine's version.
     Version,
+    /// Prompt audio tools: check the folder against the catalogue, export the texts.
+    Prompts {
+        #[command(subcommand)]
+        command: ivr::cli::prompts::PromptsCommand,
+    },
+    /// Read the call-record file.
+    Cdr {
+        #[command(subcommand)]
+        action: ivr::cli::cdr::CdrCommand,
+    },
+    /// Check flow files and report every problem (exit 0 clean, 1 with errors).
+    Validate {
+        /// Flow directories or files (default: flows/).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// The prompt catalogue (default: <flows>/../audio-prompts/prompts.yaml).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+    },
+    /// Draw one flow as a Mermaid or Graphviz graph.
+    Graph {
+        /// The flow's id.
+        flow: String,
+        /// The flows directory.
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
+    Schema,
+    /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
+    /// 1 otherwise.
+    Healthcheck {
+        /// The URL to GET (plain http, e.g. the admin listener's /livez or /readyz).
+        #[arg(long, default_value = "http://127.0.0.1:9091/livez")]
+        url: String,
+        /// Seconds allowed for connecting, sending and reading, each.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout: u64,
+        /// Print nothing; the exit code alone tells.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version => {
-            println!("ivr {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Version => writeln!(out, "ivr {}", env!("CARGO_PKG_VERSION")).map(|()| 0),
+        Command::Validate {
+            paths,
+            format,
+            prompts,
+        } => ivr::cli::validate::validate(&paths, prompts, format, &mut out),
+        Command::Graph {
+            flow,
+            flows,
+            format,
+        } => ivr::cli::validate::graph(
+            &flow,
+            flows,
+            format,
+            &mut out,
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Schema => ivr::cli::validate::print_schema(&mut out),
+        Command::Prompts { command } => {
+            ivr::cli::prompts::run(command, &mut out, &mut std::io::stderr().lock())
+        }
+        Command::Cdr { action } => return ivr::cli::cdr::run(action),
+        Command::Healthcheck {
+            url,
+            timeout,
+            quiet,
+        } => {
+            return ExitCode::from(ivr::cli::healthcheck::run(
+                &url,
+                std::time::Duration::from_secs(timeout),
+                quiet,
+                &mut out,
+                &mut std::io::stderr().lock(),
+            ));
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ivr: {e}");
+            ExitCode::from(2)
         }
     }
 }

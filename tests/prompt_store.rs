@@ -9,10 +9,11 @@ use std::path::Path;
 
 use ivr::flow::model::Utterance;
 use ivr::ids::{Language, PromptId, SampleCount};
+use ivr::media::g711::Law;
 use ivr::media::prompts::{
     FRAME_SAMPLES, Frame, Playback, PromptError, PromptStore, SPOKEN_NUMBER_PROMPTS, prompt_file,
 };
-use ivr::media::wav::{self, Encoding, G711Law, WavFormat};
+use ivr::media::wav::{self, Encoding, WavFormat};
 
 fn zh() -> Language {
     Language::new("zh-CN")
@@ -89,7 +90,7 @@ fn prompt_dir() -> tempfile::TempDir {
         .unwrap();
     }
     // A G.711 file: 0.1 s of μ-law code 0x80 (+32124).
-    wav::write_wav_g711(&zh.join("beep.wav"), G711Law::MuLaw, &[0x80; 800]).unwrap();
+    wav::write_wav_g711(&zh.join("beep.wav"), Law::Mulaw, &[0x80; 800]).unwrap();
     wav::write_wav_8k(&dir.path().join("en-US/welcome.wav"), &[500i16; 4000]).unwrap();
     dir
 }

@@ -1,5 +1,7 @@
-//! The command line's subcommands: thin wrappers that load files, call the library and print.
-//!
-//! Nothing here holds engine logic; each subcommand returns the process exit code.
+//! Command-line tools around the engine: the logic behind `ivr` subcommands, kept out of
+//! `main.rs` so it can be tested. Each tool prints to the writers it is given.
 
+pub mod cdr;
+pub mod healthcheck;
 pub mod prompts;
+pub mod validate;

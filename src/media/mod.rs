@@ -1,11 +1,14 @@
-//! Media: audio files, resampling, prompt frames (and, from another branch, G.711 and DTMF).
+//! The media core: G.711 companding, DTMF detection and generation, WAV files, resampling and
+//! prompt frames.
 //!
-//! This module is a core: it reads prompt files once at start and otherwise never touches
-//! sockets, the clock or the runtime. Media time is a sample count at 8 kHz
-//! ([`crate::ids::SampleCount`]). Only [`wav`] imports `hound` and only [`resample`] imports
-//! `rubato`.
+//! Everything on the call path works on sample buffers handed in by the caller; media time is
+//! a [`crate::ids::SampleCount`] at 8 kHz. Nothing here reads a clock or touches a socket, and
+//! nothing allocates per frame. Files are read only when prompts are loaded at start (and by
+//! the ops checks); only [`wav`] imports `hound` and only [`resample`] imports `rubato`.
 
 pub mod check;
+pub mod dtmf;
+pub mod g711;
 pub mod prompts;
 pub mod resample;
 pub mod wav;
