@@ -385,3 +385,34 @@ fn prompt_file_finds_the_language_file_then_the_shared_one() {
     );
     assert_eq!(prompt_file(dir.path(), &id("please_hold"), &en()), None);
 }
+
+fn shipped_prompts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-prompts")
+}
+
+#[test]
+fn shipped_prompts_load_in_both_languages_with_every_number_prompt() {
+    let store = PromptStore::load(&shipped_prompts(), &[zh(), en()]).unwrap();
+    for lang in [zh(), en()] {
+        for prompt in SPOKEN_NUMBER_PROMPTS.iter() {
+            let samples = store.duration(prompt, &lang).unwrap().0;
+            assert!(samples > 800, "{lang}/{prompt} lasts {samples} samples");
+        }
+        assert!(store.has(&id("number_many"), &lang));
+        assert!(store.has(&id("hold_music"), &lang));
+    }
+}
+
+#[test]
+fn shipped_hold_music_lasts_30_to_60_seconds_and_loops_without_a_click() {
+    let music = wav::read_wav(&shipped_prompts().join("shared/hold_music.wav")).unwrap();
+    let seconds = music.duration().as_secs_f64();
+    assert!((30.0..=60.0).contains(&seconds), "{seconds} s");
+    let (first, last) = (music.samples[0], music.samples[music.samples.len() - 1]);
+    assert!(
+        (first - last).abs() < 0.01,
+        "jump {first} → {last} at the loop point"
+    );
+    let tail = &music.samples[music.samples.len() - 160..];
+    assert!(tail.iter().all(|s| s.abs() < 0.01), "the end fades out");
+}
