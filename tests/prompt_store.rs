@@ -9,10 +9,11 @@ use std::path::Path;
 
 use ivr::flow::model::Utterance;
 use ivr::ids::{Language, PromptId, SampleCount};
+use ivr::media::g711::Law;
 use ivr::media::prompts::{
     FRAME_SAMPLES, Frame, Playback, PromptError, PromptStore, SPOKEN_NUMBER_PROMPTS, prompt_file,
 };
-use ivr::media::wav::{self, Encoding, G711Law, WavFormat};
+use ivr::media::wav::{self, Encoding, WavFormat};
 
 fn zh() -> Language {
     Language::new("zh-CN")
@@ -89,7 +90,7 @@ fn prompt_dir() -> tempfile::TempDir {
         .unwrap();
     }
     // A G.711 file: 0.1 s of μ-law code 0x80 (+32124).
-    wav::write_wav_g711(&zh.join("beep.wav"), G711Law::MuLaw, &[0x80; 800]).unwrap();
+    wav::write_wav_g711(&zh.join("beep.wav"), Law::Mulaw, &[0x80; 800]).unwrap();
     wav::write_wav_8k(&dir.path().join("en-US/welcome.wav"), &[500i16; 4000]).unwrap();
     dir
 }
@@ -383,4 +384,35 @@ fn prompt_file_finds_the_language_file_then_the_shared_one() {
         Some(dir.path().join("shared/hold_music.wav"))
     );
     assert_eq!(prompt_file(dir.path(), &id("please_hold"), &en()), None);
+}
+
+fn shipped_prompts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-prompts")
+}
+
+#[test]
+fn shipped_prompts_load_in_both_languages_with_every_number_prompt() {
+    let store = PromptStore::load(&shipped_prompts(), &[zh(), en()]).unwrap();
+    for lang in [zh(), en()] {
+        for prompt in SPOKEN_NUMBER_PROMPTS.iter() {
+            let samples = store.duration(prompt, &lang).unwrap().0;
+            assert!(samples > 800, "{lang}/{prompt} lasts {samples} samples");
+        }
+        assert!(store.has(&id("number_many"), &lang));
+        assert!(store.has(&id("hold_music"), &lang));
+    }
+}
+
+#[test]
+fn shipped_hold_music_lasts_30_to_60_seconds_and_loops_without_a_click() {
+    let music = wav::read_wav(&shipped_prompts().join("shared/hold_music.wav")).unwrap();
+    let seconds = music.duration().as_secs_f64();
+    assert!((30.0..=60.0).contains(&seconds), "{seconds} s");
+    let (first, last) = (music.samples[0], music.samples[music.samples.len() - 1]);
+    assert!(
+        (first - last).abs() < 0.01,
+        "jump {first} → {last} at the loop point"
+    );
+    let tail = &music.samples[music.samples.len() - 160..];
+    assert!(tail.iter().all(|s| s.abs() < 0.01), "the end fades out");
 }

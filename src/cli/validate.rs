@@ -31,7 +31,7 @@ pub fn validate(
     format: ReportFormat,
     out: &mut dyn Write,
 ) -> std::io::Result<u8> {
-    let opts = LoadOptions {
+    let mut opts = LoadOptions {
         paths: if paths.is_empty() {
             vec![PathBuf::from("flows")]
         } else {
@@ -40,6 +40,18 @@ pub fn validate(
         catalogue: prompts,
         audio_exists: None,
     };
+    // Prompt audio sits beside the catalogue (`audio-prompts/<language>/<id>.wav`). Every
+    // language that has a folder there is checked, so a deleted WAV fails validation.
+    let audio_dir = opts
+        .catalogue_path()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let audio_exists = |prompt: &crate::ids::PromptId, language: &crate::ids::Language| {
+        !audio_dir.join(language.as_str()).is_dir()
+            || crate::media::prompts::prompt_file(&audio_dir, prompt, language).is_some()
+    };
+    opts.audio_exists = Some(&audio_exists);
     let report = load(&opts);
     let (errors, warnings) = (report.errors(), report.warnings());
     match format {

@@ -163,6 +163,9 @@ impl PromptStore {
         };
         let mut store = PromptStore::default();
         for language in languages {
+            if store.clips.contains_key(language) {
+                continue;
+            }
             let folder = dir.join(language.as_str());
             let mut clips = load_folder(&folder, language, &mut errors);
             for (id, clip) in &shared {

@@ -4,8 +4,8 @@
 //! any number of channels (mixed down to mono by averaging), any rate, and G.711 μ-law or
 //! A-law WAVs (format tags 7 and 6, which hound refuses: their header is parsed here).
 //! Samples come back as `f32` with full scale at ±1.0; [`read_mono_8k`] also resamples to the
-//! 8 kHz media rate. Writing makes 16-bit mono 8 kHz files, G.711 files from codes the caller
-//! has already encoded, or any PCM/float layout (for tests and tools).
+//! 8 kHz media rate. Writing makes 16-bit mono 8 kHz files, G.711 files from codes already
+//! encoded with [`crate::media::g711`], or any PCM/float layout (for tests and tools).
 //!
 //! This module reads and writes only the files it is asked to; it never panics on a file's
 //! contents and never allocates more than the file's real size because a header says so.
@@ -16,6 +16,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::media::g711::{self, Law};
 use crate::media::resample;
 
 /// How the samples of a WAV file are stored.
@@ -32,25 +33,6 @@ pub enum Encoding {
     MuLaw,
     /// G.711 A-law, one byte per sample (format tag 6).
     ALaw,
-}
-
-/// The two G.711 laws, for writing files of already-encoded codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum G711Law {
-    /// μ-law (North America, Japan), WAV format tag 7.
-    MuLaw,
-    /// A-law (Europe, China), WAV format tag 6.
-    ALaw,
-}
-
-impl G711Law {
-    /// The WAV format tag of this law.
-    fn format_tag(self) -> u16 {
-        match self {
-            G711Law::MuLaw => FORMAT_MULAW,
-            G711Law::ALaw => FORMAT_ALAW,
-        }
-    }
 }
 
 /// Decoded audio, mixed down to mono.
@@ -215,7 +197,7 @@ pub fn write_wav_8k(path: &Path, samples: &[i16]) -> Result<(), WavError> {
 
 /// Writes a mono 8 kHz G.711 WAV (format tag 7 for μ-law, 6 for A-law) from codes already
 /// encoded by the G.711 codec.
-pub fn write_wav_g711(path: &Path, law: G711Law, codes: &[u8]) -> Result<(), WavError> {
+pub fn write_wav_g711(path: &Path, law: Law, codes: &[u8]) -> Result<(), WavError> {
     let data_len = u32::try_from(codes.len()).map_err(|_| WavError::Write {
         path: path.to_owned(),
         reason: "more than 4 GiB of audio".to_owned(),
@@ -229,7 +211,11 @@ pub fn write_wav_g711(path: &Path, law: G711Law, codes: &[u8]) -> Result<(), Wav
     out.extend_from_slice(b"WAVE");
     out.extend_from_slice(b"fmt ");
     out.extend_from_slice(&18u32.to_le_bytes());
-    out.extend_from_slice(&law.format_tag().to_le_bytes());
+    let tag = match law {
+        Law::Mulaw => FORMAT_MULAW,
+        Law::Alaw => FORMAT_ALAW,
+    };
+    out.extend_from_slice(&tag.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes()); // channels
     out.extend_from_slice(&rate.to_le_bytes());
     out.extend_from_slice(&rate.to_le_bytes()); // bytes per second
@@ -399,9 +385,9 @@ fn decode_g711(path: &Path, bytes: &[u8], fmt: &FmtChunk) -> Result<Audio, WavEr
         .map_err(malformed)?
         .ok_or_else(|| malformed("no `data` chunk".to_owned()))?;
     let (decode, encoding): (fn(u8) -> i16, Encoding) = if fmt.tag == FORMAT_MULAW {
-        (mulaw_to_linear, Encoding::MuLaw)
+        (g711::mulaw_decode, Encoding::MuLaw)
     } else {
-        (alaw_to_linear, Encoding::ALaw)
+        (g711::alaw_decode, Encoding::ALaw)
     };
     let channels = usize::from(fmt.channels);
     let scale = 1.0 / (32768.0 * channels as f32);
@@ -483,30 +469,6 @@ fn decode_with_hound(path: &Path, bytes: &[u8]) -> Result<Audio, WavError> {
         encoding,
         samples,
     })
-}
-
-/// G.711 μ-law code to a 16-bit linear sample (ITU-T G.711 Table 2, scaled by 4 to 16 bits).
-fn mulaw_to_linear(code: u8) -> i16 {
-    let u = !code;
-    let exponent = (u >> 4) & 0x07;
-    let mantissa = i32::from(u & 0x0F);
-    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-    // |magnitude| ≤ 32124, so it fits an i16.
-    (if u & 0x80 != 0 { -magnitude } else { magnitude }) as i16
-}
-
-/// G.711 A-law code to a 16-bit linear sample (ITU-T G.711 Table 1, scaled by 8 to 16 bits).
-fn alaw_to_linear(code: u8) -> i16 {
-    let a = code ^ 0x55;
-    let exponent = (a >> 4) & 0x07;
-    let mantissa = i32::from(a & 0x0F);
-    let magnitude = if exponent == 0 {
-        (mantissa << 4) + 8
-    } else {
-        ((mantissa << 4) + 0x108) << (exponent - 1)
-    };
-    // |magnitude| ≤ 32256, so it fits an i16.
-    (if a & 0x80 != 0 { magnitude } else { -magnitude }) as i16
 }
 
 #[cfg(test)]
@@ -629,20 +591,13 @@ mod tests {
     fn g711_codes_round_trip_through_write_wav_g711() {
         let dir = tempfile::tempdir().unwrap();
         let codes: Vec<u8> = (0..=255).collect();
-        for (law, name) in [(G711Law::MuLaw, "mulaw"), (G711Law::ALaw, "alaw")] {
+        for (law, name) in [(Law::Mulaw, "mulaw"), (Law::Alaw, "alaw")] {
             let path = dir.path().join(format!("{name}.wav"));
             write_wav_g711(&path, law, &codes).unwrap();
             let ours = read_wav(&path).unwrap();
             let sox = read_wav(&fixture(&format!("all_codes_{name}.wav"))).unwrap();
             assert_eq!(ours, sox);
         }
-        // Known anchor values of G.711.
-        assert_eq!(mulaw_to_linear(0xFF), 0);
-        assert_eq!(mulaw_to_linear(0x80), 32124);
-        assert_eq!(mulaw_to_linear(0x00), -32124);
-        assert_eq!(alaw_to_linear(0xD5), 8);
-        assert_eq!(alaw_to_linear(0x55), -8);
-        assert_eq!(alaw_to_linear(0xAA), 32256);
     }
 
     #[test]
