@@ -37,4 +37,5 @@
 
 pub mod call;
 pub mod flow;
+pub mod flowtest;
 pub mod ids;
