@@ -36,6 +36,7 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod call;
+pub mod cli;
 pub mod flow;
 pub mod flowtest;
 pub mod ids;

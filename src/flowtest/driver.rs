@@ -141,6 +141,9 @@ impl<'a> Driver<'a> {
         match step {
             TestStep::Press(keys) => {
                 for (i, key) in keys.iter().enumerate() {
+                    if self.call.is_ended() {
+                        break;
+                    }
                     if i > 0 {
                         self.advance_to(self.now + KEY_GAP);
                     }
