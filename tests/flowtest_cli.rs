@@ -84,7 +84,7 @@ cases:
     steps:
       - press: "1"
     expect:
-      prompts: [welcome_95017, menu_main, please_hold]
+      prompts: [welcome_95017, menu_main, please_hold, hold_music]
       node: fraud_queue
       queue: general
       priority: emergency
@@ -95,7 +95,7 @@ cases:
       - press: "0"
       - queue: no_agents
     expect:
-      prompts: [welcome_95017, menu_main, goodbye]
+      prompts: [welcome_95017, menu_main, hold_music, goodbye]
       node: goodbye
       ended: true
 "#;
@@ -174,7 +174,7 @@ fn a_failing_case_exits_one_with_its_reasons() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL hotline-95017 › zero is wrongly expected in the emergency lane\n"));
     assert!(
-        out.contains("   - prompts differ at index 2: expected please_hold, heard nothing more\n"),
+        out.contains("   - prompts differ at index 2: expected please_hold, heard hold_music\n"),
         "{out}"
     );
     assert!(

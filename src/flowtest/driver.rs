@@ -57,7 +57,7 @@ impl Active {
 pub struct Finished {
     /// The call, at rest or ended.
     pub call: Call,
-    /// Utterances heard, in order (music on hold left out).
+    /// Utterances heard, in order (music on hold once each time it starts).
     pub heard: Vec<Utterance>,
     /// The last queue joined and its class.
     pub joined: Option<(QueueId, PriorityClass)>,
@@ -123,7 +123,7 @@ impl<'a> Driver<'a> {
             }
             self.step(step);
         }
-        self.settle();
+        self.finish_talking();
         self.finish()
     }
 
@@ -136,8 +136,10 @@ impl<'a> Driver<'a> {
         format!("+{}.{:03}s", t.as_secs(), t.subsec_millis())
     }
 
-    /// Runs one step.
+    /// Runs one step. Every step starts once the call has finished talking: a prompt that
+    /// plays towards its end is heard out first (music on hold, which never ends, is not).
     pub fn step(&mut self, step: &TestStep) {
+        self.finish_talking();
         match step {
             TestStep::Press(keys) => {
                 for (i, key) in keys.iter().enumerate() {
@@ -146,35 +148,29 @@ impl<'a> Driver<'a> {
                     }
                     if i > 0 {
                         self.advance_to(self.now + KEY_GAP);
+                        self.wait_while(|d| !d.reads_keys());
                     }
-                    self.wait_while(|d| !d.reads_keys());
                     self.press(*key);
                 }
             }
             TestStep::Silence(d) | TestStep::Advance(d) => self.advance_to(self.now + *d),
-            TestStep::Queue(fact) => {
-                self.wait_while(|d| !matches!(d.call.state_name(), "queued" | "bridged"));
-                match fact {
-                    QueueFact::Answered => {
-                        self.feed(Input::AgentAssigned {
-                            agent: AgentId::new(TEST_AGENT),
-                        });
-                        self.feed(Input::AgentCallEnded);
-                    }
-                    QueueFact::Timeout => self.feed(Input::QueueTimedOut),
-                    QueueFact::NoAgents => self.feed(Input::QueueNoAgents),
-                    QueueFact::Full => self.feed(Input::QueueFull),
+            TestStep::Queue(fact) => match fact {
+                QueueFact::Answered => {
+                    self.feed(Input::AgentAssigned {
+                        agent: AgentId::new(TEST_AGENT),
+                    });
+                    self.feed(Input::AgentCallEnded);
                 }
-            }
-            TestStep::Transfer(fact) => {
-                self.wait_while(|d| d.call.state_name() != "transferring");
-                self.feed(match fact {
-                    TransferFact::Connected => Input::TransferConnected,
-                    TransferFact::Failed => Input::TransferFailed {
-                        reason: TRANSFER_FAILED_REASON.to_owned(),
-                    },
-                });
-            }
+                QueueFact::Timeout => self.feed(Input::QueueTimedOut),
+                QueueFact::NoAgents => self.feed(Input::QueueNoAgents),
+                QueueFact::Full => self.feed(Input::QueueFull),
+            },
+            TestStep::Transfer(fact) => self.feed(match fact {
+                TransferFact::Connected => Input::TransferConnected,
+                TransferFact::Failed => Input::TransferFailed {
+                    reason: TRANSFER_FAILED_REASON.to_owned(),
+                },
+            }),
             TestStep::Hangup => self.feed(Input::CallerHungUp),
         }
     }
@@ -186,6 +182,13 @@ impl<'a> Driver<'a> {
             .as_ref()
             .is_none_or(|a| a.barge_in || a.end.is_none())
             || self.call.state_name() == "queued"
+    }
+
+    /// Lets every prompt that plays towards its end be heard out, and the nodes after it
+    /// run, until the call waits for the caller or the outside world (or ends). Timers due
+    /// before a prompt ends fire on the way; no timer is waited for beyond that.
+    fn finish_talking(&mut self) {
+        self.wait_while(|_| true);
     }
 
     /// While `waiting` holds and a prompt is playing towards its end, lets time run to the
@@ -201,13 +204,6 @@ impl<'a> Driver<'a> {
             self.now = self.now.max(next);
             self.fire();
         }
-    }
-
-    /// After the steps: lets every prompt play out (and the nodes after it run) unless the
-    /// call waits for a queue or a transfer. Timers are not waited out: a case that wants a
-    /// timeout says `silence:`.
-    fn settle(&mut self) {
-        self.wait_while(|d| !matches!(d.call.state_name(), "queued" | "bridged" | "transferring"));
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -310,9 +306,7 @@ impl<'a> Driver<'a> {
         let Some(active) = self.active.take() else {
             return;
         };
-        if active.end.is_none() {
-            return;
-        }
+        // A loop (music on hold) counts once, from its start, however long it ran.
         let at = stopped.or(active.end).unwrap_or(self.now);
         self.heard.extend(active.heard_by(at).cloned());
     }

@@ -8,27 +8,34 @@
 //!
 //! ## Steps
 //!
-//! - `press: "12#"`: keys 200 ms apart. Before each key the runner lets a prompt that cannot
-//!   be cut short (a `play` without `barge_in`) play to its end, so every key is pressed while
-//!   whatever plays may be barged in; in a queue keys go in at once (exit and callback keys).
-//! - `silence: 6s` / `advance: 6s`: time passes; timers fire and playbacks end in order.
-//! - `queue: answered | timeout | no_agents | full`: first lets prompts play out until the call
-//!   waits in a queue, then feeds the fact; `answered` is an agent taking the call and the
-//!   agent leg ending at once. A callback the call asks for is registered at once.
-//! - `transfer: connected | failed`: likewise, once the call waits for its transfer.
-//! - `hangup`: the caller hangs up now.
+//! A case reads like a conversation: **every step starts once the call has finished
+//! talking**. A prompt playing towards its end is heard out first (and the nodes after it
+//! run, until the call waits for the caller or the outside world); music on hold, which never
+//! ends, is not waited for. Timers due before the prompt ends fire on the way.
 //!
-//! After the last step the call settles: unless it waits in a queue or for a transfer, every
-//! prompt plays to its end and the nodes after it run, until the call waits for the caller
-//! (or ends). Timers are not waited out: a case that wants a time-out says `silence:`. A case
-//! stops after [`EVENT_LIMIT`] inputs and timer firings (a flow looping through prompts).
+//! - `press: "12#"`: the first key once the prompt has been heard, the others 200 ms apart
+//!   each, while whatever plays then may be barged in (a key is held back while a prompt that
+//!   cannot be cut short, a `play` without `barge_in`, plays; in a queue keys go in at once).
+//! - `silence: 6s` / `advance: 6s`: the caller stays silent for that long after the prompt;
+//!   timers fire and playbacks end in order.
+//! - `queue: answered | timeout | no_agents | full`: the queue's fact, once the join prompt
+//!   has been heard; `answered` is an agent taking the call and the agent leg ending at once.
+//!   A callback the call asks for is registered at once.
+//! - `transfer: connected | failed`: the transfer's fact.
+//! - `hangup`: the caller hangs up.
+//!
+//! After the last step the call finishes talking once more. A fact the call is not waiting
+//! for (a queue fact while it is at a menu, ...) is dropped by the call, as it would be live.
+//! A case stops after [`EVENT_LIMIT`] inputs and timer firings (a flow looping through
+//! prompts).
 //!
 //! ## What "prompts heard" means
 //!
 //! Every utterance that *started* playing, in order: a prompt cut short by a key counts, the
 //! ones after it in the same playback do not. Numbers are written `number:42` and digit
-//! read-backs `digits:123` (see [`utterance_name`]). Music on hold (a looping playback) is not
-//! listed; queue announcements are. Playback lengths come from a [`PromptDurations`]: one
+//! read-backs `digits:123` (see [`utterance_name`]). Music on hold counts once each time it
+//! starts (on joining a queue after the join prompt, and again after each announcement);
+//! announcements count like any prompt. Playback lengths come from a [`PromptDurations`]: one
 //! second per utterance ([`Nominal`]) unless real audio lengths are given.
 //!
 //! ## Expectations and coverage

@@ -115,7 +115,7 @@ fn hotline() -> FlowBuilder {
 fn fraud_caller_reaches_the_emergency_lane() {
     let set = set_of(hotline());
     let expect = Expect {
-        prompts: Some(ids(&["welcome", "menu_main", "please_hold"])),
+        prompts: Some(ids(&["welcome", "menu_main", "please_hold", "hold_music"])),
         node: Some(NodeId::new("fraud_queue")),
         queue: Some(QueueId::new("general")),
         priority: Some(PriorityClass::new("emergency")),
@@ -131,12 +131,11 @@ fn fraud_caller_reaches_the_emergency_lane() {
 }
 
 #[test]
-fn a_key_waits_for_a_prompt_that_cannot_be_cut_short() {
+fn a_step_starts_once_the_call_has_finished_talking() {
     let set = set_of(hotline());
-    let r = run_one(&set, case("early key", vec![press("1")], Expect::default()));
-    // The welcome lasts 1 s (nominal) and cannot be barged in: the key goes in at 1 s, at
-    // the start of the menu greeting, and nothing is dropped.
-    assert!(r.transcript.iter().any(|l| l == "+1.000s <- key 1"));
+    let r = run_one(&set, case("key", vec![press("1")], Expect::default()));
+    // The welcome and the menu greeting last 1 s each (nominal): the key goes in at 2 s.
+    assert!(r.transcript.iter().any(|l| l == "+2.000s <- key 1"));
     assert!(!r.transcript.iter().any(|l| l.contains("dropped")));
     assert_eq!(r.node.as_str(), "fraud_queue");
 }
@@ -151,42 +150,73 @@ fn keys_of_one_press_are_200_ms_apart() {
         .filter(|l| l.contains("<- key"))
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["+1.000s <- key 2", "+1.200s <- key 1"]);
+    // The second key cuts the payments greeting short.
+    assert_eq!(keys, ["+2.000s <- key 2", "+2.200s <- key 1"]);
+    assert_eq!(
+        r.heard,
+        ["welcome", "menu_main", "menu_payments", "hold_music"]
+    );
     assert_eq!(r.node.as_str(), "agent");
+}
+
+/// first menu → (1) second menu with a two-part greeting → (2) bye; first menu (3) → a
+/// notice that cannot be cut short → the second menu.
+fn two_menus() -> FlowBuilder {
+    let mut b = FlowBuilder::new("menus");
+    b.menu(
+        "first",
+        &["menu_main"],
+        &[],
+        &[("1", "second"), ("3", "notice")],
+        "bye",
+        "bye",
+    );
+    b.menu(
+        "second",
+        &["menu_a", "menu_b"],
+        &[],
+        &[("2", "bye")],
+        "bye",
+        "bye",
+    );
+    b.play("notice", &["notice"], false, "second");
+    b.hangup("bye", &[], "normal");
+    b
 }
 
 #[test]
 fn a_barged_in_prompt_counts_only_the_utterances_that_started() {
-    let mut b = FlowBuilder::new("barge");
-    b.menu(
-        "menu",
-        &["menu_main", "menu_more"],
-        &[],
-        &[("1", "bye")],
-        "bye",
-        "bye",
-    );
-    b.hangup("bye", &[], "normal");
-    let set = set_of(b);
-    let at_once = run_one(&set, case("at once", vec![press("1")], Expect::default()));
-    assert_eq!(at_once.heard, ["menu_main"]);
-    let later = run_one(
+    let set = set_of(two_menus());
+    let barged = run_one(&set, case("barges", vec![press("12")], Expect::default()));
+    assert_eq!(barged.heard, ["menu_main", "menu_a"]);
+    assert_eq!(barged.ended.as_deref(), Some("normal"));
+    let listened = run_one(
         &set,
-        case(
-            "after a while",
-            vec![TestStep::Silence(Duration::from_millis(1500)), press("1")],
-            Expect::default(),
-        ),
+        case("listens", vec![press("1"), press("2")], Expect::default()),
     );
-    assert_eq!(later.heard, ["menu_main", "menu_more"]);
-    assert_eq!(later.ended.as_deref(), Some("normal"));
+    assert_eq!(listened.heard, ["menu_main", "menu_a", "menu_b"]);
+}
+
+#[test]
+fn later_keys_of_a_press_wait_out_a_prompt_that_cannot_be_cut_short() {
+    let set = set_of(two_menus());
+    let r = run_one(&set, case("notice", vec![press("32")], Expect::default()));
+    let keys: Vec<&str> = r
+        .transcript
+        .iter()
+        .filter(|l| l.contains("<- key"))
+        .map(String::as_str)
+        .collect();
+    // Key 3 at 1 s; the notice plays from 1 s to 2 s and key 2 waits for its end.
+    assert_eq!(keys, ["+1.000s <- key 3", "+2.000s <- key 2"]);
+    assert_eq!(r.heard, ["menu_main", "notice", "menu_a"]);
+    assert!(!r.transcript.iter().any(|l| l.contains("dropped")));
 }
 
 #[test]
 fn silence_three_times_hands_over_to_an_agent() {
     let set = set_of(hotline());
-    // welcome 1 s; menu 1 s; no key for 5 s; each retry plays two utterances (2 s) and waits
-    // 5 s again: the third silence ends at 1 + 1 + 5 + 7 + 7 = 21 s.
+    // Each silence starts once the prompt has been heard and outlasts the 5 s time-out.
     let expect = Expect {
         prompts: Some(ids(&[
             "welcome",
@@ -195,25 +225,28 @@ fn silence_three_times_hands_over_to_an_agent() {
             "menu_short",
             "no_input",
             "menu_short",
+            "hold_music",
         ])),
         node: Some(NodeId::new("agent")),
         priority: Some(PriorityClass::new("normal")),
         ..Expect::default()
     };
-    let early = run_one(
+    let silence = || TestStep::Silence(secs(6));
+    let twice = run_one(
         &set,
-        case("20 s", vec![TestStep::Silence(secs(20))], expect.clone()),
+        case("twice", vec![silence(), silence()], expect.clone()),
     );
     assert_eq!(
-        messages(&early),
+        messages(&twice),
         [
+            "prompts differ at index 6: expected hold_music, heard nothing more",
             "node: expected agent, the call is at main_menu",
-            "priority: expected normal, joined none"
+            "priority: expected normal, joined none",
         ]
     );
     let r = run_one(
         &set,
-        case("21 s", vec![TestStep::Silence(secs(21))], expect),
+        case("three times", vec![silence(), silence(), silence()], expect),
     );
     assert_eq!(messages(&r), Vec::<String>::new());
 }
@@ -239,7 +272,12 @@ fn a_wrong_prompt_list_names_the_first_difference() {
                 "menu_payments".into(),
                 "please_hold".into()
             ],
-            heard: vec!["welcome".into(), "menu_main".into(), "please_hold".into()],
+            heard: vec![
+                "welcome".into(),
+                "menu_main".into(),
+                "please_hold".into(),
+                "hold_music".into()
+            ],
         }
     );
     let short = Expect {
@@ -349,19 +387,18 @@ fn read_back_digits_and_numbers_are_named_readably() {
     };
     let r = run_one(
         &set,
-        case(
-            "confirmed",
-            vec![press("1234"), TestStep::Silence(secs(3)), press("1")],
-            expect,
-        ),
+        case("confirmed", vec![press("1234"), press("1")], expect),
     );
     assert_eq!(messages(&r), Vec::<String>::new());
     assert_eq!(utterance_name(&Utterance::Number(3)), "number:3");
 }
 
 #[test]
-fn queue_announcements_are_heard_but_hold_music_is_not() {
-    let set = set_of(hotline());
+fn hold_music_counts_once_each_time_it_starts() {
+    let mut general = queue("general");
+    general.announce.messages = vec![Utterance::Prompt(PromptId::new("thanks_for_waiting"))];
+    let flow = Arc::new(hotline().build().unwrap());
+    let set = Arc::new(flow_set(vec![flow], vec![general], Vec::new(), Vec::new()));
     let r = run_one(
         &set,
         case(
@@ -370,9 +407,19 @@ fn queue_announcements_are_heard_but_hold_music_is_not() {
             Expect::default(),
         ),
     );
-    // No queue status was fed, so the announcements at 20 s and 65 s have nothing to say.
-    assert_eq!(r.heard, ["welcome", "menu_main"]);
-    assert!(r.transcript.iter().any(|l| l.contains("hold_music loop")));
+    // Music from 2 s; the message at 22 s and 67 s (20 s, then every 45 s), music after each.
+    assert_eq!(
+        r.heard,
+        [
+            "welcome",
+            "menu_main",
+            "hold_music",
+            "thanks_for_waiting",
+            "hold_music",
+            "thanks_for_waiting",
+            "hold_music",
+        ]
+    );
     assert_eq!(r.ended, None);
 }
 
@@ -397,7 +444,7 @@ fn queue_and_transfer_facts_take_their_edges() {
             TestStep::Transfer(TransferFact::Failed),
         ],
         Expect {
-            prompts: Some(ids(&["please_hold", "sorry"])),
+            prompts: Some(ids(&["please_hold", "hold_music", "sorry"])),
             node: Some(NodeId::new("failed")),
             ended: Some(true),
             ..Expect::default()
@@ -668,7 +715,7 @@ fn a_flow_looping_through_prompts_is_stopped() {
 #[test]
 fn real_durations_move_the_deadlines() {
     let set = set_of(hotline());
-    // A 4 s welcome: the key goes in at 4 s.
+    // A 4 s welcome and a 1 s greeting: the key goes in at 5 s.
     let long_welcome = |u: &Utterance, _: &crate::ids::Language| match u {
         Utterance::Prompt(p) if p.as_str() == "welcome" => secs(4),
         _ => secs(1),
@@ -682,7 +729,7 @@ fn real_durations_move_the_deadlines() {
         report.cases[0]
             .transcript
             .iter()
-            .any(|l| l == "+4.000s <- key 1")
+            .any(|l| l == "+5.000s <- key 1")
     );
 }
 
