@@ -36,7 +36,11 @@
 //! call records and calendar evaluation (passed in as a value).
 
 pub mod call;
+pub mod cdr;
 pub mod cli;
 pub mod flow;
 pub mod flowtest;
 pub mod ids;
+pub mod media;
+pub mod queue;
+pub mod telemetry;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use ivr::cli::test::{TestFormat, TestOptions, parse_percent};
+use ivr::cli::validate::{GraphFormat, ReportFormat};
 
 /// A telephony IVR engine: YAML call flows, media-stream WebSockets, DTMF and agent queues.
 #[derive(Parser, Debug)]
@@ -20,6 +21,48 @@ struct Cli {
 enum Command {
     /// Print the engine's version.
     Version,
+    /// Read the call-record file.
+    Cdr {
+        #[command(subcommand)]
+        action: ivr::cli::cdr::CdrCommand,
+    },
+    /// Check flow files and report every problem (exit 0 clean, 1 with errors).
+    Validate {
+        /// Flow directories or files (default: flows/).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// The prompt catalogue (default: <flows>/../audio-prompts/prompts.yaml).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+    },
+    /// Draw one flow as a Mermaid or Graphviz graph.
+    Graph {
+        /// The flow's id.
+        flow: String,
+        /// The flows directory.
+        #[arg(long, default_value = "flows")]
+        flows: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
+    Schema,
+    /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
+    /// 1 otherwise.
+    Healthcheck {
+        /// The URL to GET (plain http, e.g. the admin listener's /livez or /readyz).
+        #[arg(long, default_value = "http://127.0.0.1:9091/livez")]
+        url: String,
+        /// Seconds allowed for connecting, sending and reading, each.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60))]
+        timeout: u64,
+        /// Print nothing; the exit code alone tells.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Run the flow tests (`kind: test` files) on a virtual clock and print node and edge
     /// coverage per flow (exit 0 all pass, 1 on a failure or too little coverage).
     Test {
@@ -45,6 +88,37 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Version => writeln!(out, "ivr {}", env!("CARGO_PKG_VERSION")).map(|()| 0),
+        Command::Validate {
+            paths,
+            format,
+            prompts,
+        } => ivr::cli::validate::validate(&paths, prompts, format, &mut out),
+        Command::Graph {
+            flow,
+            flows,
+            format,
+        } => ivr::cli::validate::graph(
+            &flow,
+            flows,
+            format,
+            &mut out,
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Schema => ivr::cli::validate::print_schema(&mut out),
+        Command::Cdr { action } => return ivr::cli::cdr::run(action),
+        Command::Healthcheck {
+            url,
+            timeout,
+            quiet,
+        } => {
+            return ExitCode::from(ivr::cli::healthcheck::run(
+                &url,
+                std::time::Duration::from_secs(timeout),
+                quiet,
+                &mut out,
+                &mut std::io::stderr().lock(),
+            ));
+        }
         Command::Test {
             paths,
             format,

@@ -2,4 +2,7 @@
 //! `main.rs` so it can be tested. Each tool prints to the writers it is given and returns the
 //! process exit code.
 
+pub mod cdr;
+pub mod healthcheck;
 pub mod test;
+pub mod validate;

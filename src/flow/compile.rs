@@ -5,7 +5,7 @@
 //! inline subflows into each flow (`outer/inner` ids); check what depends on the flow
 //! (languages, prompts in the catalogue, loops that can spin without caller input); build the
 //! immutable model with resolved node indices. The model is built only when no error was
-//! found. This module reads no files (see [`crate::flow::load`]) and never panics on input.
+//! found. This module reads no files (see [`crate::flow::load()`]) and never panics on input.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -295,11 +295,12 @@ pub fn compile(
 }
 
 fn read_file(src: &Source<'_>, read: &mut Read, d: &mut Vec<Diagnostic>) {
-    let (tree, mut diags) = yaml::parse_tree(src.file, src.text);
-    d.append(&mut diags);
+    let (tree, diags) = yaml::parse_tree(src.file, src.text);
     let Some(root) = tree else {
+        d.extend(diags);
         return;
     };
+    d.extend(diags.into_iter().map(|x| attach_node(&root, x)));
     let cx = src.cx();
     if root.value == yaml::YamlValue::Null {
         d.push(Diagnostic::warning(
@@ -381,6 +382,35 @@ fn read_file(src: &Source<'_>, read: &mut Read, d: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Names the node a tree-level diagnostic (duplicate key, unquoted `#`) falls in, and makes
+/// its field relative to that node: `nodes.menu.on."1"` → node `menu`, field `on."1"`.
+fn attach_node(root: &yaml::Yaml, mut d: Diagnostic) -> Diagnostic {
+    let Some(nodes) = root.get("nodes").and_then(yaml::Yaml::as_map) else {
+        return d;
+    };
+    let node = nodes
+        .iter()
+        .rev()
+        .find(|(k, _)| k.line <= d.line)
+        .and_then(|(k, _)| k.scalar_text());
+    let Some(node) = node else {
+        return d;
+    };
+    match d.field.as_deref().and_then(|f| f.strip_prefix("nodes.")) {
+        Some(rest) => {
+            let (first, after) = rest.split_once('.').unwrap_or((rest, ""));
+            if first.trim_matches('"') != node {
+                return d;
+            }
+            d.field = (!after.is_empty()).then(|| after.to_owned());
+        }
+        None if d.field.is_some() => return d,
+        None => {}
+    }
+    d.node = Some(node);
+    d
 }
 
 struct Refs<'a> {
@@ -1320,4 +1350,137 @@ fn build_flow(
 pub fn catalogue_from_text(path: &Path, text: &str) -> (CatalogueInput, Vec<Diagnostic>) {
     let (entries, diags) = catalogue::parse_catalogue(path, text);
     (CatalogueInput::Loaded(entries), diags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAT: &str = "hi: {en-US: Hi}\nbye: {en-US: Bye}\nhold_music: {en-US: music}\n";
+
+    fn run(files: &[(&str, &str)], audio: Option<AudioCheck<'_>>) -> Compiled {
+        let (cat, diags) = catalogue_from_text(Path::new("prompts.yaml"), CAT);
+        assert!(diags.is_empty());
+        let sources: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(f, t)| (PathBuf::from(f), (*t).to_owned()))
+            .collect();
+        compile(&sources, &cat, audio)
+    }
+
+    fn codes(c: &Compiled) -> Vec<&'static str> {
+        c.diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    const HEAD: &str =
+        "kind: flow\nid: f\nnumbers: [\"1\"]\nlanguages: [en-US]\nentry: a\nnodes:\n";
+
+    #[test]
+    fn loop_with_a_counter_is_allowed() {
+        let flow = format!(
+            "{HEAD}  a: {{type: set, vars: {{n: \"vars.seen\", seen: \"true\"}}, on: {{done: b}}}}\n  \
+             b: {{type: branch, cases: [{{out: \"vars.n\"}}], on: {{out: end, default: a}}}}\n  \
+             end: {{type: hangup, prompt: bye}}\n"
+        );
+        let c = run(&[("f.yaml", &flow)], None);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert!(c.set.is_some());
+    }
+
+    #[test]
+    fn loop_through_a_menu_is_allowed() {
+        let flow = format!(
+            "{HEAD}  a: {{type: play, prompt: hi, on: {{done: m}}}}\n  \
+             m: {{type: menu, prompt: hi, on: {{\"1\": a, invalid_exhausted: a, timeout_exhausted: end}}}}\n  \
+             end: {{type: hangup}}\n"
+        );
+        assert!(run(&[("f.yaml", &flow)], None).diagnostics.is_empty());
+    }
+
+    #[test]
+    fn misspelt_kind_is_an_error_but_a_foreign_kind_only_a_warning() {
+        let c = run(
+            &[("a.yaml", "kind: flwo\n"), ("b.yaml", "kind: agents\n")],
+            None,
+        );
+        let sev: Vec<(&str, bool)> = c
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.is_error()))
+            .collect();
+        assert_eq!(sev, [("unknown-kind", true), ("unknown-kind", false)]);
+        assert_eq!(
+            c.diagnostics[0].help.as_deref(),
+            Some("did you mean \"flow\"?")
+        );
+    }
+
+    #[test]
+    fn missing_audio_is_reported_through_the_hook() {
+        let flow = format!("{HEAD}  a: {{type: hangup, prompt: bye}}\n");
+        let no_audio = |p: &PromptId, _: &Language| p.as_str() != "bye";
+        let c = run(&[("f.yaml", &flow)], Some(&no_audio));
+        assert_eq!(codes(&c), ["missing-audio"]);
+        assert!(c.set.is_none());
+    }
+
+    #[test]
+    fn subflow_outcomes_must_all_be_mapped_and_exist() {
+        let sub = "kind: subflow\nid: s\noutcomes: [done, failed]\nentry: r\nnodes:\n  r: {type: return, outcome: done}\n";
+        let flow = format!(
+            "{HEAD}  a: {{type: subflow, flow: s, on: {{done: end, fail: end}}}}\n  end: {{type: hangup}}\n"
+        );
+        let c = run(&[("f.yaml", &flow), ("s.yaml", sub)], None);
+        assert_eq!(
+            codes(&c),
+            ["missing-outcome", "unknown-outcome"],
+            "{:?}",
+            c.diagnostics
+        );
+        assert_eq!(
+            c.diagnostics[1].help.as_deref(),
+            Some("did you mean \"failed\"?")
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_and_table_keys_are_reported() {
+        let t = "kind: table\nid: m\nkey: id\nrows:\n  - {id: \"1\", tier: a}\n  - {id: \"1\", tier: b}\n";
+        let c = run(&[("a.yaml", t), ("b.yaml", t)], None);
+        let mut got = codes(&c);
+        got.sort_unstable();
+        assert_eq!(got, ["duplicate-id", "duplicate-key", "duplicate-key"]);
+    }
+
+    #[test]
+    fn lookup_fields_must_name_table_columns() {
+        let t = "kind: table\nid: m\nkey: id\nrows:\n  - {id: \"1\", tier: a}\n";
+        let flow = format!(
+            "{HEAD}  a: {{type: lookup, table: m, key: \"vars.x\", fields: {{tier: teir}}, on: {{ok: end, not_found: end}}}}\n  end: {{type: hangup}}\n"
+        );
+        let c = run(&[("f.yaml", &flow), ("t.yaml", t)], None);
+        assert_eq!(codes(&c), ["unknown-column"]);
+        assert_eq!(
+            c.diagnostics[0].help.as_deref(),
+            Some("did you mean \"tier\"?")
+        );
+    }
+
+    #[test]
+    fn exit_outcome_without_exit_key_is_refused() {
+        let q = "kind: queue\nid: q\nclasses: [{name: normal}]\n";
+        let flow = format!(
+            "{HEAD}  a: {{type: enqueue, queue: q, on: {{timeout: end, no_agents: end, full: end, exit: end}}}}\n  end: {{type: hangup}}\n"
+        );
+        let c = run(&[("f.yaml", &flow), ("q.yaml", q)], None);
+        assert_eq!(codes(&c), ["unknown-outcome"]);
+        assert_eq!(c.diagnostics[0].field.as_deref(), Some("on.exit"));
+    }
+
+    #[test]
+    fn fnv_digest_is_stable_and_separates_parts() {
+        assert_eq!(fnv1a(&[b"a"]), fnv1a(&[b"a"]));
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+        assert_eq!(fnv1a(&[]), "cbf29ce484222325");
+    }
 }

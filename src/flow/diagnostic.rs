@@ -164,12 +164,12 @@ pub fn sort(diagnostics: &mut Vec<Diagnostic>) {
 }
 
 /// The candidate closest to `wrong` by edit distance, if it is close enough to be a likely
-/// typo (at most a third of the longer word, and at least one edit allowed).
+/// typo (at most a third of its length, rounded up, and at least one edit).
 pub fn did_you_mean<'a>(
     wrong: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (wrong.chars().count() / 3).max(1);
+    let limit = wrong.chars().count().div_ceil(3).max(1);
     candidates
         .into_iter()
         .filter(|c| *c != wrong)

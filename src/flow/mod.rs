@@ -19,3 +19,5 @@ pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use load::{LoadOptions, LoadReport, load};
+pub mod graph;
+pub mod schema;

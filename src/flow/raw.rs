@@ -608,9 +608,10 @@ fn read_body(
                                 format!("case \"{name}\" appears twice"),
                             ));
                         }
-                        if let Some(e) = expr_at(cx, v, &format!("cases.{name}"), d) {
-                            cases.push((Sp::at(name, k), e.v));
-                        }
+                        // A case whose condition does not parse still names an outcome.
+                        let e = expr_at(cx, v, &format!("cases.{name}"), d)
+                            .map_or(Expr::Literal(Value::Null), |e| e.v);
+                        cases.push((Sp::at(name, k), e));
                     }
                     _ => d.push(cx.err(
                         "wrong-type",
@@ -916,8 +917,11 @@ fn read_collect(o: &Obj<'_>, d: &mut Vec<Diagnostic>) -> Option<Body> {
             ));
         }
     }
+    let cancel_is_terminator =
+        matches!((&cancel, &terminator), (Some(c), Some(Sp { v: Some(t), .. })) if c.v == *t);
     if let Some(c) = &cancel
         && value_keys.contains(&c.v.as_char())
+        && !cancel_is_terminator
     {
         d.push(cx.err_at(
             "key-conflict",

@@ -146,8 +146,11 @@ fn step(cx: Cx<'_>, i: usize, y: &Yaml, d: &mut Vec<Diagnostic>) -> Option<TestS
     };
     let kind = k.scalar_text().unwrap_or_default();
     let val = v.scalar_text().unwrap_or_default();
-    let bad = |d: &mut Vec<Diagnostic>, msg: String| {
-        d.push(cx.err("bad-step", v, &format!("{field}.{kind}"), msg));
+    let bad = |d: &mut Vec<Diagnostic>, msg: String, words: &[&str]| {
+        d.push(
+            cx.err("bad-step", v, &format!("{field}.{kind}"), msg)
+                .suggest(&val, words.iter().copied()),
+        );
         None
     };
     match kind.as_str() {
@@ -158,6 +161,7 @@ fn step(cx: Cx<'_>, i: usize, y: &Yaml, d: &mut Vec<Diagnostic>) -> Option<TestS
                 _ => bad(
                     d,
                     format!("\"{val}\" is not DTMF keys (0-9, *, #, A-D); quote them"),
+                    &[],
                 ),
             }
         }
@@ -185,6 +189,7 @@ fn step(cx: Cx<'_>, i: usize, y: &Yaml, d: &mut Vec<Diagnostic>) -> Option<TestS
             _ => bad(
                 d,
                 format!("\"{val}\" is not a queue fact (answered, timeout, no_agents, full)"),
+                &["answered", "timeout", "no_agents", "full"],
             ),
         },
         "transfer" => match val.as_str() {
@@ -193,6 +198,7 @@ fn step(cx: Cx<'_>, i: usize, y: &Yaml, d: &mut Vec<Diagnostic>) -> Option<TestS
             _ => bad(
                 d,
                 format!("\"{val}\" is not a transfer fact (connected, failed)"),
+                &["connected", "failed"],
             ),
         },
         _ => {

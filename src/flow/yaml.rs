@@ -231,7 +231,7 @@ pub fn parse_tree(file: &Path, text: &str) -> (Option<Yaml>, Vec<Diagnostic>) {
     match serde_saphyr::from_str_with_options::<Spanned<Bare>>(text, options()) {
         Ok(root) => {
             let mut root = spanned(root);
-            dedup_keys(file, &mut root, &mut diags);
+            dedup_keys(file, "", &mut root, &mut diags);
             (Some(root), diags)
         }
         Err(e) => {
@@ -241,9 +241,39 @@ pub fn parse_tree(file: &Path, text: &str) -> (Option<Yaml>, Vec<Diagnostic>) {
     }
 }
 
-fn dedup_keys(file: &Path, y: &mut Yaml, diags: &mut Vec<Diagnostic>) {
+/// A key as a field-path segment: `on`, `"1"`.
+fn segment(key: &str) -> String {
+    let plain = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if plain {
+        key.to_owned()
+    } else {
+        format!("\"{key}\"")
+    }
+}
+
+fn join(path: &str, seg: &str) -> String {
+    if path.is_empty() {
+        seg.to_owned()
+    } else if seg.starts_with('[') {
+        format!("{path}{seg}")
+    } else {
+        format!("{path}.{seg}")
+    }
+}
+
+fn dedup_keys(file: &Path, path: &str, y: &mut Yaml, diags: &mut Vec<Diagnostic>) {
     match &mut y.value {
-        YamlValue::Seq(items) => items.iter_mut().for_each(|i| dedup_keys(file, i, diags)),
+        YamlValue::Seq(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                dedup_keys(file, &join(path, &format!("[{i}]")), item, diags);
+            }
+        }
         YamlValue::Map(entries) => {
             let mut first: HashMap<String, usize> = HashMap::new();
             entries.retain(|(k, _)| {
@@ -258,7 +288,7 @@ fn dedup_keys(file: &Path, y: &mut Yaml, diags: &mut Vec<Diagnostic>) {
                                 k.column,
                                 format!("key \"{text}\" appears twice (first on line {line})"),
                             )
-                            .field(text)
+                            .field(join(path, &segment(&text)))
                             .help("remove one; YAML keeps only one value per key"),
                         );
                         false
@@ -269,8 +299,9 @@ fn dedup_keys(file: &Path, y: &mut Yaml, diags: &mut Vec<Diagnostic>) {
                     }
                 }
             });
-            for (_, v) in entries.iter_mut() {
-                dedup_keys(file, v, diags);
+            for (k, v) in entries.iter_mut() {
+                let seg = segment(&k.scalar_text().unwrap_or_default());
+                dedup_keys(file, &join(path, &seg), v, diags);
             }
         }
         _ => {}
