@@ -805,3 +805,70 @@ fn the_text_report_has_verdicts_summary_and_coverage() {
     assert_eq!(doc["cases"][1]["mismatches"][0]["kind"], "node");
     assert_eq!(doc["coverage"][0]["nodes_visited"], 5);
 }
+
+#[test]
+fn an_enormous_silence_does_not_overflow_the_clock() {
+    let set = set_of(hotline());
+    let r = run_one(
+        &set,
+        case(
+            "forever",
+            vec![press("0"), TestStep::Silence(Duration::MAX)],
+            Expect::default(),
+        ),
+    );
+    // The caller waits in the queue until the flow's maximum call duration ends the call.
+    assert_eq!(r.ended.as_deref(), Some("max_duration"));
+    assert!(r.mismatches.is_empty(), "{:?}", r.mismatches);
+}
+
+fn any_step() -> impl proptest::strategy::Strategy<Value = TestStep> {
+    use proptest::prelude::*;
+    prop_oneof![
+        "[0-9*#A-D]{1,6}".prop_map(|k| press(&k)),
+        (0u64..40_000).prop_map(|ms| TestStep::Silence(Duration::from_millis(ms))),
+        (0u64..400).prop_map(|s| TestStep::Advance(secs(s))),
+        prop_oneof![
+            Just(QueueFact::Answered),
+            Just(QueueFact::Timeout),
+            Just(QueueFact::NoAgents),
+            Just(QueueFact::Full),
+        ]
+        .prop_map(TestStep::Queue),
+        prop_oneof![Just(TransferFact::Connected), Just(TransferFact::Failed)]
+            .prop_map(TestStep::Transfer),
+        Just(TestStep::Hangup),
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_steps_run_without_panic_and_coverage_stays_within_the_flow(
+        steps in proptest::collection::vec(any_step(), 0..12)
+    ) {
+        // The hotline, with a transfer reachable from the main menu's option 3.
+        let mut b = FlowBuilder::new("hotline");
+        b.play("welcome", &["welcome"], false, "main_menu");
+        b.menu(
+            "main_menu",
+            &["menu_main"],
+            &["menu_short"],
+            &[("1", "fraud_queue"), ("3", "xfer"), ("0", "agent")],
+            "agent",
+            "agent",
+        );
+        b.enqueue("fraud_queue", "general", "emergency", &["please_hold"], ["goodbye"; 3]);
+        b.transfer("xfer", "tel:+8675500000000", Some("main_menu"), "agent");
+        b.enqueue("agent", "general", "normal", &[], ["goodbye"; 3]);
+        b.hangup("goodbye", &["goodbye"], "normal");
+        let set = set_of(b);
+        let s = suite("hotline", vec![case("random", steps, Expect::default())]);
+        let report = run(&set, &[s], &Nominal::default(), Instant::now());
+        let c = &report.coverage[0];
+        proptest::prop_assert!(c.nodes_visited <= c.nodes_total);
+        proptest::prop_assert!(c.edges_taken <= c.edges_total);
+        proptest::prop_assert!(c.nodes_visited >= 1);
+        proptest::prop_assert!(report.cases[0].passed());
+        proptest::prop_assert_eq!(&report.cases[0].heard[0], "welcome");
+    }
+}
