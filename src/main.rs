@@ -50,6 +50,11 @@ enum Command {
     },
     /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
     Schema,
+    /// Check the prompt audio against the catalogue, or export the catalogue's texts.
+    Prompts {
+        #[command(subcommand)]
+        action: PromptsCommand,
+    },
     /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
     /// 1 otherwise.
     Healthcheck {
@@ -81,6 +86,32 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Serve calls: media WebSocket listener and admin listener.
+    Serve(ivr::cli::serve::ServeArgs),
+    /// Call the engine as a gateway would and print what the caller heard.
+    Dial(ivr::cli::dial::DialArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum PromptsCommand {
+    /// Report missing, extra, clipped, silent or too-short prompt files, with durations.
+    Check {
+        /// The prompt folder.
+        #[arg(long, default_value = "audio-prompts")]
+        dir: PathBuf,
+        /// The catalogue (default: <dir>/prompts.yaml).
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// List only files with problems.
+        #[arg(long)]
+        problems_only: bool,
+    },
+    /// Print the catalogue as `id<TAB>language<TAB>text` lines (for the synthesis script).
+    ExportText {
+        /// The catalogue.
+        #[arg(long, default_value = "audio-prompts/prompts.yaml")]
+        catalogue: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +137,23 @@ fn main() -> ExitCode {
         ),
         Command::Schema => ivr::cli::validate::print_schema(&mut out),
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
+        Command::Serve(args) => return ivr::cli::serve::run(&args),
+        Command::Dial(args) => return ivr::cli::dial::run(&args),
+        Command::Prompts { action } => {
+            return match action {
+                PromptsCommand::Check {
+                    dir,
+                    catalogue,
+                    problems_only,
+                } => {
+                    let catalogue = catalogue.unwrap_or_else(|| dir.join("prompts.yaml"));
+                    ivr::cli::prompts::check(&dir, &catalogue, problems_only)
+                }
+                PromptsCommand::ExportText { catalogue } => {
+                    ivr::cli::prompts::export_text(&catalogue)
+                }
+            };
+        }
         Command::Healthcheck {
             url,
             timeout,

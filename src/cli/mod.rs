@@ -1,8 +1,11 @@
 //! Command-line tools around the engine: the logic behind `ivr` subcommands, kept out of
-//! `main.rs` so it can be tested. Each tool prints to the writers it is given and returns the
-//! process exit code.
+//! `main.rs` so it can be tested. Each tool prints to the writers it is given or returns the
+//! process exit code; none holds engine logic.
 
 pub mod cdr;
+pub mod dial;
 pub mod healthcheck;
+pub mod prompts;
+pub mod serve;
 pub mod test;
 pub mod validate;

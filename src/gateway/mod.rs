@@ -1,0 +1,17 @@
+//! The gateway shell: where SIP gateways' media WebSockets meet the call core.
+//!
+//! It owns every side effect of a call: sockets, the clock, timers, the runtime. It translates
+//! gateway dialects into the engine's facts, runs one task per call that feeds the sans-IO
+//! [`Call`](crate) core, paces prompt audio, and serves the admin listener. It must not hold
+//! flow logic: what a call does next is decided by the call core, never here.
+
+pub mod auth;
+pub mod config;
+pub mod dedupe;
+pub mod dialect;
+pub mod playout;
+pub mod registry;
+pub mod reload;
+pub mod server;
+pub mod session;
+pub mod stats;

@@ -1,0 +1,910 @@
+//! The per-call session task: the only async loop of a call.
+//!
+//! Each turn waits for one thing — a gateway message, a fact pushed by the queue or the admin
+//! API, the next deadline, or shutdown — then reads the clock once, feeds one input to the
+//! sans-IO [`Call`], drains its actions, releases due prompt frames, and re-arms one sleep at
+//! the earliest of: the call's next timer, the next frame, the next overdue mark, the media
+//! idle deadline.
+//!
+//! Before `start` arrives the session holds no call state; media and digits that come early
+//! are buffered (bounded) and replayed. A second socket for a call id already running is
+//! refused. Digits come from the in-band detector on every inbound frame *and* the gateway's
+//! events, de-duplicated ([`DigitDedupe`]). Barge-in sends `clear`/`FLUSH_MEDIA` in the same
+//! turn as the key that caused it, whatever the local queue holds.
+//!
+//! Leaving: a hang-up or transfer records a [`Decision`] for the gateway to fetch (Twilio's
+//! `<Connect action>` webhook, Asterisk's `GET /api/calls/{id}/next`), sends the in-band
+//! command where the gateway has one, and closes the socket.
+//!
+//! Malformed input ends this call only, with a counted reason. Nothing here panics on what a
+//! gateway sends. Caller numbers and digits never reach logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::call::{Action, Call, CallEvent, CallInfo, Input, PlaybackId};
+use crate::flow::model::Utterance;
+use crate::gateway::dedupe::{DigitDedupe, DigitSource};
+use crate::gateway::dialect::{
+    Capability, Codec, Dialect, DialectKind, Fault, Inbound, Outbound, Started, WireIn, WireOut,
+};
+use crate::gateway::playout::{MarkOutcome, Playout};
+use crate::gateway::registry::{CallEntry, Decision};
+use crate::gateway::server::{Shared, Slot};
+use crate::ids::{CallId, Digit, Language, PromptId};
+use crate::media::dtmf::{DtmfDetector, DtmfEvent};
+use crate::media::g711::Law;
+use crate::media::prompts::{FRAME_SAMPLES, Frame, Playback};
+
+/// Messages kept from before `start` (a second of 20 ms frames).
+const MAX_EARLY: usize = 50;
+
+/// Prompt id played to callers of a number no flow claims.
+pub const NOT_IN_SERVICE_PROMPT: &str = "not_in_service";
+
+/// Prefix of informational marks (queue joined, transfer) that tell a simulator or a gateway
+/// log what happened; their echoes are ignored.
+pub const EVENT_MARK_PREFIX: &str = "ev:";
+
+/// How a session ended, for logs and `ivr_calls_ended_total{outcome}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// The flow ended the call (hang-up node, max duration, ...), with its outcome label.
+    Ended(String),
+    /// The call left the engine to an agent or a number.
+    Transferred,
+    /// The caller hung up (gateway `stop` or socket closed).
+    CallerHungUp,
+    /// The gateway sent something malformed.
+    Malformed(&'static str),
+    /// The gateway asked for something unsupported.
+    Unsupported(&'static str),
+    /// No `start` in time.
+    StartTimeout,
+    /// No message from the gateway in time.
+    MediaTimeout,
+    /// The gateway stopped reading; our writes stalled or overflowed.
+    WriteStalled,
+    /// A socket for this call id already runs.
+    Duplicate,
+    /// The engine shut down with the call in progress.
+    Drained,
+    /// The socket failed.
+    SocketError,
+}
+
+impl Exit {
+    fn outcome(&self) -> String {
+        match self {
+            Exit::Ended(label) => label.clone(),
+            Exit::Transferred => "transferred".into(),
+            Exit::CallerHungUp => "caller_hung_up".into(),
+            Exit::Malformed(_) | Exit::Unsupported(_) | Exit::SocketError => "error".into(),
+            Exit::StartTimeout => "start_timeout".into(),
+            Exit::MediaTimeout => "media_timeout".into(),
+            Exit::WriteStalled => "slow_consumer".into(),
+            Exit::Duplicate => "duplicate".into(),
+            Exit::Drained => "drained".into(),
+        }
+    }
+}
+
+/// What the server hands a new session.
+pub(crate) struct SessionSetup {
+    pub shared: Arc<Shared>,
+    pub kind: DialectKind,
+    /// The number in the URL path (`/twilio/{number}`).
+    pub path_number: Option<String>,
+    /// Query parameters of the upgrade URL (Asterisk `v(...)`).
+    pub query: BTreeMap<String, String>,
+    /// The capacity slot; released when the session ends.
+    pub slot: Slot,
+}
+
+/// What a playback belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tag {
+    Call(PlaybackId),
+    NotInService,
+}
+
+struct Current {
+    tag: Tag,
+    playback: Playback,
+    label: String,
+}
+
+struct Session<S> {
+    ws: WebSocketStream<S>,
+    shared: Arc<Shared>,
+    dialect: Box<dyn Dialect>,
+    kind: DialectKind,
+    call_id: Option<CallId>,
+    codec: Codec,
+    law: Option<Law>,
+    call: Option<Call>,
+    playout: Playout<Tag>,
+    current: Option<Current>,
+    detector: DtmfDetector,
+    dedupe: DigitDedupe,
+    pcm: Vec<i16>,
+    frame: Frame,
+    out_bytes: Vec<u8>,
+    prompts: Arc<crate::media::prompts::PromptStore>,
+    exit: Option<Exit>,
+    _slot: Slot,
+}
+
+/// Runs one call on an upgraded socket until it ends, then closes the socket.
+pub(crate) async fn run<S>(ws: WebSocketStream<S>, setup: SessionSetup)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let shared = Arc::clone(&setup.shared);
+    let cfg = &shared.config;
+    let mut s = Session {
+        ws,
+        shared: Arc::clone(&shared),
+        dialect: setup.kind.new_dialect(),
+        kind: setup.kind,
+        call_id: None,
+        codec: Codec::Mulaw,
+        law: Some(Law::Mulaw),
+        call: None,
+        playout: Playout::new(cfg.playout_lead, cfg.mark_grace),
+        current: None,
+        detector: DtmfDetector::new(),
+        dedupe: DigitDedupe::new(cfg.dtmf_dedupe_window),
+        pcm: Vec::with_capacity(FRAME_SAMPLES * 4),
+        frame: [0; FRAME_SAMPLES],
+        out_bytes: Vec::with_capacity(FRAME_SAMPLES * 2 * 16),
+        prompts: shared.prompts(),
+        exit: None,
+        _slot: setup.slot,
+    };
+    let exit = s.drive(setup.path_number, setup.query).await;
+    s.finish(exit).await;
+}
+
+fn param<'a>(params: &'a BTreeMap<String, String>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| params.get(*n))
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn label_of(utterances: &[Utterance]) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for u in utterances {
+        match u {
+            Utterance::Prompt(p) => parts.push(p.as_str()),
+            Utterance::Number(_) => parts.push("number"),
+            Utterance::Digits(_) => parts.push("digits"),
+        }
+    }
+    parts.join("+")
+}
+
+fn law_of(codec: Codec) -> Option<Law> {
+    match codec {
+        Codec::Mulaw => Some(Law::Mulaw),
+        Codec::Alaw => Some(Law::Alaw),
+        Codec::L16 { .. } => None,
+    }
+}
+
+/// Keeps bounded, safe characters of a value put in an informational mark.
+fn mark_safe(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.' | '@' | ':'))
+        .take(80)
+        .collect()
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn drive(
+        &mut self,
+        path_number: Option<String>,
+        query: BTreeMap<String, String>,
+    ) -> Exit {
+        let (started, early) = match self.await_start().await {
+            Ok(x) => x,
+            Err(exit) => return exit,
+        };
+        self.codec = started.codec;
+        self.law = law_of(started.codec);
+        self.call_id = Some(started.call_id.clone());
+        let (facts_tx, facts_rx) = mpsc::channel(32);
+        let Some(_claim) = self.shared.registry.claim(
+            &started.call_id,
+            CallEntry {
+                gateway: self.kind.name(),
+                flow: None,
+                facts: facts_tx,
+            },
+        ) else {
+            tracing::warn!(call = %started.call_id, gateway = %self.kind, "second socket for a running call refused");
+            return Exit::Duplicate;
+        };
+        self.shared
+            .stats
+            .inc("ivr_calls_started_total", &[("gateway", self.kind.name())]);
+        self.shared
+            .stats
+            .calls_active
+            .fetch_add(1, Ordering::Relaxed);
+        let exit = self
+            .run_call(started, path_number, query, early, facts_rx)
+            .await;
+        self.shared
+            .stats
+            .calls_active
+            .fetch_sub(1, Ordering::Relaxed);
+        exit
+    }
+
+    /// Reads until `start`, keeping early media and digits.
+    async fn await_start(&mut self) -> Result<(Started, Vec<Inbound>), Exit> {
+        let deadline = Instant::now() + self.shared.config.start_timeout;
+        let mut early = Vec::new();
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            let msg = tokio::select! {
+                msg = self.ws.next() => msg,
+                () = sleep_until(deadline) => {
+                    self.protocol_error("start_timeout");
+                    return Err(Exit::StartTimeout);
+                }
+                () = shutdown.cancelled() => return Err(Exit::Drained),
+            };
+            match self.decode(msg)? {
+                Some(Inbound::Started(st)) => return Ok((st, early)),
+                Some(Inbound::Stopped(_)) => return Err(Exit::CallerHungUp),
+                Some(ev @ (Inbound::Audio { .. } | Inbound::Dtmf { .. })) => {
+                    if early.len() < MAX_EARLY {
+                        early.push(ev);
+                    } else {
+                        self.shared.stats.inc(
+                            "ivr_media_frames_dropped_total",
+                            &[("direction", "inbound"), ("reason", "before_start")],
+                        );
+                    }
+                }
+                Some(_) | None => {}
+            }
+        }
+    }
+
+    /// Turns one socket read into one fact. `Ok(None)`: nothing to do (ping, pong).
+    fn decode(
+        &mut self,
+        msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<Option<Inbound>, Exit> {
+        let msg = match msg {
+            None => {
+                return Ok(Some(Inbound::Stopped(
+                    crate::gateway::dialect::StopReason::StreamStopped,
+                )));
+            }
+            Some(Err(e)) => {
+                use tokio_tungstenite::tungstenite::Error as E;
+                return match e {
+                    E::Capacity(_) => {
+                        self.protocol_error("oversize");
+                        Err(Exit::Malformed("oversize"))
+                    }
+                    E::Utf8(_) => {
+                        self.protocol_error("bad_utf8");
+                        Err(Exit::Malformed("bad_utf8"))
+                    }
+                    E::Protocol(_) => {
+                        self.protocol_error("bad_frame");
+                        Err(Exit::Malformed("bad_frame"))
+                    }
+                    E::ConnectionClosed | E::AlreadyClosed => Ok(Some(Inbound::Stopped(
+                        crate::gateway::dialect::StopReason::StreamStopped,
+                    ))),
+                    _ => Err(Exit::SocketError),
+                };
+            }
+            Some(Ok(m)) => m,
+        };
+        let wire = match &msg {
+            Message::Text(t) => WireIn::Text(t.as_str()),
+            Message::Binary(b) => WireIn::Binary(b),
+            Message::Close(_) => {
+                return Ok(Some(Inbound::Stopped(
+                    crate::gateway::dialect::StopReason::StreamStopped,
+                )));
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(None),
+        };
+        match self.dialect.decode(wire) {
+            Ok(ev) => Ok(Some(ev)),
+            Err(e) => {
+                let reason = e.reason();
+                self.protocol_error(reason);
+                tracing::warn!(call = ?self.call_id.as_ref().map(CallId::as_str), gateway = %self.kind, error = %e, "gateway message refused; ending this call");
+                Err(match e.fault() {
+                    Fault::Malformed => Exit::Malformed(reason),
+                    Fault::Unsupported => Exit::Unsupported(reason),
+                })
+            }
+        }
+    }
+
+    fn protocol_error(&self, reason: &'static str) {
+        self.shared.stats.inc(
+            "ivr_ws_protocol_errors_total",
+            &[("gateway", self.kind.name()), ("reason", reason)],
+        );
+    }
+
+    async fn run_call(
+        &mut self,
+        started: Started,
+        path_number: Option<String>,
+        query: BTreeMap<String, String>,
+        early: Vec<Inbound>,
+        mut facts: mpsc::Receiver<Input>,
+    ) -> Exit {
+        let mut params = query;
+        params.extend(started.params.clone());
+        let dialled = param(
+            &params,
+            &["To", "to", "IVR_TO", "exten", "EXTEN", "dialled"],
+        )
+        .map(str::to_owned)
+        .or(path_number)
+        .unwrap_or_default();
+        let caller = param(
+            &params,
+            &["From", "from", "IVR_FROM", "callerid", "CALLERID", "caller"],
+        )
+        .map(str::to_owned);
+        let now = Instant::now();
+        let set = self.shared.flows();
+        let routed = set.as_ref().and_then(|set| {
+            set.route(&dialled)
+                .or_else(|| {
+                    let id = self.shared.config.default_flow.as_deref()?;
+                    set.flows.iter().find(|f| f.id.as_str() == id)
+                })
+                .map(|flow| (Arc::clone(set), Arc::clone(flow)))
+        });
+        match routed {
+            Some((set, flow)) => {
+                let id = started.call_id.clone();
+                self.shared.registry.set_flow(&id, flow.id.as_str());
+                tracing::info!(call = %id, gateway = %self.kind, flow = %flow.id, version = %flow.version, codec = started.codec.name(), "call started");
+                let info = CallInfo {
+                    caller,
+                    dialled,
+                    started_at: chrono::Utc::now(),
+                    flags: self.shared.flags(),
+                };
+                self.call = Some(Call::new(id, set, flow, info, now.into_std()));
+            }
+            None => {
+                tracing::info!(call = %started.call_id, gateway = %self.kind, "number not in service");
+                self.start_not_in_service();
+            }
+        }
+        if let Err(exit) = self.after_input(now).await {
+            return exit;
+        }
+        for ev in early {
+            if let Err(exit) = self.handle_inbound(ev, Instant::now()).await {
+                return exit;
+            }
+        }
+        self.main_loop(&mut facts).await
+    }
+
+    fn start_not_in_service(&mut self) {
+        let language = Language::new(self.shared.config.default_language.clone());
+        let utterances = [Utterance::Prompt(PromptId::new(NOT_IN_SERVICE_PROMPT))];
+        match Playback::new(&self.prompts, &utterances, &language) {
+            Ok(playback) => {
+                self.current = Some(Current {
+                    tag: Tag::NotInService,
+                    playback,
+                    label: NOT_IN_SERVICE_PROMPT.into(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "not_in_service prompt missing; hanging up at once");
+                self.exit = Some(Exit::Ended("not_in_service".into()));
+            }
+        }
+    }
+
+    async fn main_loop(&mut self, facts: &mut mpsc::Receiver<Input>) -> Exit {
+        let idle = self.shared.config.media_idle_timeout;
+        let mut idle_deadline = Instant::now() + idle;
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            if let Some(exit) = self.exit.take() {
+                return exit;
+            }
+            let now = Instant::now();
+            let mut wake = idle_deadline;
+            if let Some(t) = self.call.as_ref().and_then(Call::poll_timeout) {
+                wake = wake.min(Instant::from_std(t));
+            }
+            if let Some(t) = self.playout.poll_timeout() {
+                wake = wake.min(Instant::from_std(t));
+            }
+            if self.current.is_some()
+                && let Some(t) = self.playout.next_frame_at(now.into_std())
+            {
+                wake = wake.min(Instant::from_std(t));
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    self.shared.registry.decide(self.id(), Decision::Drained);
+                    if let Some(out) = self.dialect.encode(Outbound::Hangup) {
+                        let _ = self.send(out).await;
+                    }
+                    return Exit::Drained;
+                }
+                msg = self.ws.next() => {
+                    let now = Instant::now();
+                    idle_deadline = now + idle;
+                    let ev = match self.decode(msg) {
+                        Ok(Some(ev)) => ev,
+                        Ok(None) => continue,
+                        Err(exit) => {
+                            self.hang_up_core(now);
+                            return exit;
+                        }
+                    };
+                    if let Err(exit) = self.handle_inbound(ev, now).await {
+                        return exit;
+                    }
+                }
+                fact = facts.recv() => {
+                    let now = Instant::now();
+                    if let (Some(fact), Some(call)) = (fact, self.call.as_mut()) {
+                        call.handle_input(now.into_std(), fact);
+                    }
+                    if let Err(exit) = self.after_input(now).await {
+                        return exit;
+                    }
+                }
+                () = sleep_until(wake) => {
+                    let now = Instant::now();
+                    if now >= idle_deadline {
+                        self.protocol_error("media_timeout");
+                        self.hang_up_core(now);
+                        return Exit::MediaTimeout;
+                    }
+                    if let Some(call) = self.call.as_mut()
+                        && call.poll_timeout().is_some_and(|t| t <= now.into_std())
+                    {
+                        call.handle_timeout(now.into_std());
+                    }
+                    for outcome in self.playout.handle_timeout(now.into_std()) {
+                        self.mark_resolved(outcome, now);
+                    }
+                    if let Err(exit) = self.after_input(now).await {
+                        return exit;
+                    }
+                }
+            }
+        }
+    }
+
+    fn id(&self) -> &CallId {
+        static NONE: std::sync::OnceLock<CallId> = std::sync::OnceLock::new();
+        self.call_id
+            .as_ref()
+            .unwrap_or_else(|| NONE.get_or_init(|| CallId::new("")))
+    }
+
+    /// Tells the core the caller is gone (so it emits its one `Ended`), ignoring its actions.
+    fn hang_up_core(&mut self, now: Instant) {
+        if let Some(call) = self.call.as_mut() {
+            call.handle_input(now.into_std(), Input::CallerHungUp);
+            let actions: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+            for action in &actions {
+                self.observe(action);
+            }
+        }
+    }
+
+    async fn handle_inbound(&mut self, ev: Inbound, now: Instant) -> Result<(), Exit> {
+        match ev {
+            Inbound::Audio { payload, .. } => self.inbound_audio(&payload, now),
+            Inbound::Dtmf { digit } => self.digit(digit, DigitSource::Gateway, now),
+            Inbound::MarkEchoed { name } => {
+                if !name.starts_with(EVENT_MARK_PREFIX) {
+                    let outcome = self.playout.echoed(&name);
+                    self.mark_resolved(outcome, now);
+                }
+            }
+            Inbound::Stopped(_) => {
+                self.hang_up_core(now);
+                return Err(Exit::CallerHungUp);
+            }
+            Inbound::Paused => self.playout.set_paused(true),
+            Inbound::Resumed => self.playout.set_paused(false),
+            Inbound::Started(_) => self.protocol_error("repeated_start"),
+            Inbound::Connected | Inbound::Ignored { .. } => {}
+        }
+        self.after_input(now).await
+    }
+
+    fn inbound_audio(&mut self, payload: &[u8], now: Instant) {
+        self.pcm.clear();
+        match (self.law, self.codec) {
+            (Some(law), _) => {
+                self.pcm.resize(payload.len(), 0);
+                if law.decode_frame(payload, &mut self.pcm).is_err() {
+                    return;
+                }
+            }
+            (None, Codec::L16 { big_endian }) => {
+                self.pcm.extend(payload.chunks_exact(2).map(|b| {
+                    if big_endian {
+                        i16::from_be_bytes([b[0], b[1]])
+                    } else {
+                        i16::from_le_bytes([b[0], b[1]])
+                    }
+                }));
+            }
+            (None, _) => return,
+        }
+        let mut heard: [Option<Digit>; 4] = [None; 4];
+        let mut n = 0;
+        let pcm = std::mem::take(&mut self.pcm);
+        self.detector.process(&pcm, |ev| {
+            if let DtmfEvent::Started { digit, .. } = ev
+                && n < heard.len()
+            {
+                heard[n] = Some(digit);
+                n += 1;
+            }
+        });
+        self.pcm = pcm;
+        for digit in heard.into_iter().flatten() {
+            self.digit(digit, DigitSource::InBand, now);
+        }
+    }
+
+    fn digit(&mut self, digit: Digit, source: DigitSource, now: Instant) {
+        if !self.dedupe.accept(digit, source, now.into_std()) {
+            self.shared.stats.inc("ivr_dtmf_duplicates_total", &[]);
+            return;
+        }
+        self.shared
+            .stats
+            .inc("ivr_dtmf_digits_total", &[("source", source.label())]);
+        if let Some(call) = self.call.as_mut() {
+            call.handle_input(now.into_std(), Input::DigitReceived(digit));
+        }
+    }
+
+    fn mark_resolved(&mut self, outcome: MarkOutcome<Tag>, _now: Instant) {
+        let (label, tag) = match outcome {
+            MarkOutcome::Played(tag) => ("played", Some(tag)),
+            MarkOutcome::TimedOut(tag) => ("timed_out", Some(tag)),
+            MarkOutcome::Cleared(_) => ("cleared", None),
+            MarkOutcome::Unknown => ("unknown", None),
+        };
+        self.shared
+            .stats
+            .inc("ivr_marks_total", &[("outcome", label)]);
+        match tag {
+            Some(Tag::Call(id)) => {
+                self.shared
+                    .stats
+                    .inc("ivr_prompt_playbacks_total", &[("result", "completed")]);
+                if let Some(call) = self.call.as_mut() {
+                    call.handle_input(_now.into_std(), Input::PlaybackFinished(id));
+                }
+            }
+            Some(Tag::NotInService) => {
+                self.exit_after_hangup("not_in_service");
+            }
+            None => {}
+        }
+    }
+
+    fn exit_after_hangup(&mut self, outcome: &str) {
+        self.shared.registry.decide(self.id(), Decision::Hangup);
+        if self.exit.is_none() {
+            self.exit = Some(Exit::Ended(outcome.to_owned()));
+        }
+    }
+
+    /// After any input: run the core's actions, then release due audio.
+    async fn after_input(&mut self, now: Instant) -> Result<(), Exit> {
+        while let Some(action) = self.call.as_mut().and_then(Call::poll_action) {
+            self.act(action, now).await?;
+        }
+        self.pump_audio(now).await?;
+        if let Some(exit) = self.exit.take() {
+            // A hang-up: send the gateway's in-band command where it has one.
+            if matches!(exit, Exit::Ended(_))
+                && let Some(out) = self.dialect.encode(Outbound::Hangup)
+            {
+                let _ = self.send(out).await;
+            }
+            return Err(exit);
+        }
+        Ok(())
+    }
+
+    /// Metrics and logs for an action; no side effects on the wire.
+    fn observe(&self, action: &Action) {
+        if let Action::Emit(ev) = action {
+            match ev {
+                CallEvent::NodeEntered { node, kind } => {
+                    tracing::debug!(call = %self.id(), node = %node, kind, "node");
+                }
+                CallEvent::Ended {
+                    outcome,
+                    hung_up_by,
+                    node,
+                } => {
+                    tracing::info!(call = %self.id(), outcome = outcome.label(), by = ?hung_up_by, node = %node, "call ended");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn act(&mut self, action: Action, now: Instant) -> Result<(), Exit> {
+        self.observe(&action);
+        match action {
+            Action::Play {
+                playback,
+                utterances,
+                language,
+                repeat,
+                ..
+            } => {
+                if self.current.take().is_some() {
+                    self.clear(now).await?;
+                }
+                match Playback::new(&self.prompts, &utterances, &language) {
+                    Ok(pb) => {
+                        let pb = if repeat { pb.looping() } else { pb };
+                        self.current = Some(Current {
+                            tag: Tag::Call(playback),
+                            playback: pb,
+                            label: label_of(&utterances),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(call = %self.id(), error = %e, "prompt audio missing; skipping it");
+                        self.shared
+                            .stats
+                            .inc("ivr_prompt_playbacks_total", &[("result", "missing")]);
+                        if let Some(call) = self.call.as_mut() {
+                            call.handle_input(now.into_std(), Input::PlaybackFinished(playback));
+                        }
+                    }
+                }
+            }
+            Action::StopPlayback { playback } => {
+                if self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.tag == Tag::Call(playback))
+                {
+                    self.current = None;
+                }
+                self.shared
+                    .stats
+                    .inc("ivr_prompt_playbacks_total", &[("result", "interrupted")]);
+                // Always clear: audio may still be buffered at the gateway even when our own
+                // queue is empty.
+                self.clear(now).await?;
+            }
+            Action::Enqueue {
+                queue, priority, ..
+            } => {
+                let name = format!(
+                    "{EVENT_MARK_PREFIX}enqueue:{}:{}",
+                    mark_safe(queue.as_str()),
+                    mark_safe(priority.as_str())
+                );
+                tracing::info!(call = %self.id(), queue = %queue, priority = %priority, "queued");
+                self.send_event_mark(&name).await?;
+            }
+            Action::LeaveQueue { .. } | Action::RequestCallback { .. } => {}
+            Action::Transfer { target } => {
+                self.leave_by_transfer(&target, Input::TransferConnected, now)
+                    .await?;
+            }
+            Action::Emit(CallEvent::AgentAssigned { agent }) => {
+                let target = self
+                    .shared
+                    .config
+                    .agent_uri_template
+                    .replace("{agent}", agent.as_str());
+                self.leave_by_transfer(&target, Input::AgentCallEnded, now)
+                    .await?;
+            }
+            Action::Hangup { reason } => {
+                self.exit_after_hangup(reason.label());
+            }
+            Action::Emit(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Hands the caller on and ends the session; `fact` tells the core the call left it.
+    async fn leave_by_transfer(
+        &mut self,
+        target: &str,
+        fact: Input,
+        now: Instant,
+    ) -> Result<(), Exit> {
+        tracing::info!(call = %self.id(), "handing the call over");
+        self.shared.registry.decide(
+            self.id(),
+            Decision::Transfer {
+                target: target.to_owned(),
+            },
+        );
+        let name = format!("{EVENT_MARK_PREFIX}transfer:{}", mark_safe(target));
+        self.send_event_mark(&name).await?;
+        if self.dialect.supports(Capability::Transfer) {
+            if let Some(out) = self.dialect.encode(Outbound::Transfer { target }) {
+                self.send(out).await?;
+            }
+        } else if self.kind == DialectKind::Asterisk
+            && let Some(out) = self.dialect.encode(Outbound::Hangup)
+        {
+            self.send(out).await?;
+        }
+        if let Some(call) = self.call.as_mut() {
+            call.handle_input(now.into_std(), fact);
+            let actions: Vec<Action> = std::iter::from_fn(|| call.poll_action()).collect();
+            for action in &actions {
+                self.observe(action);
+            }
+        }
+        Err(Exit::Transferred)
+    }
+
+    async fn send_event_mark(&mut self, name: &str) -> Result<(), Exit> {
+        if !self.dialect.supports(Capability::Marks) {
+            return Ok(());
+        }
+        match self.dialect.encode(Outbound::Mark(name)) {
+            Some(out) => self.send(out).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn clear(&mut self, now: Instant) -> Result<(), Exit> {
+        self.playout.clear(now.into_std());
+        if let Some(out) = self.dialect.encode(Outbound::Clear) {
+            self.send(out).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends every frame due now (batched into one message), and the end mark of a prompt
+    /// whose audio is all out.
+    async fn pump_audio(&mut self, now: Instant) -> Result<(), Exit> {
+        let std_now = now.into_std();
+        self.out_bytes.clear();
+        let mut ended = false;
+        if let Some(cur) = self.current.as_mut() {
+            while self.playout.frame_due(std_now) {
+                if !cur.playback.next_frame(&mut self.frame) {
+                    ended = true;
+                    break;
+                }
+                let start = self.out_bytes.len();
+                match (self.law, self.codec) {
+                    (Some(law), _) => {
+                        self.out_bytes.resize(start + FRAME_SAMPLES, 0);
+                        if law
+                            .encode_frame(&self.frame, &mut self.out_bytes[start..])
+                            .is_err()
+                        {
+                            self.out_bytes.truncate(start);
+                        }
+                    }
+                    (None, Codec::L16 { big_endian }) => {
+                        for s in self.frame {
+                            let b = if big_endian {
+                                s.to_be_bytes()
+                            } else {
+                                s.to_le_bytes()
+                            };
+                            self.out_bytes.extend_from_slice(&b);
+                        }
+                    }
+                    (None, _) => {}
+                }
+                self.playout.frame_sent(std_now);
+            }
+        }
+        if !self.out_bytes.is_empty() {
+            let bytes = std::mem::take(&mut self.out_bytes);
+            let out = self.dialect.encode(Outbound::Play(&bytes));
+            self.out_bytes = bytes;
+            if let Some(out) = out {
+                self.send(out).await?;
+            }
+        }
+        if ended && let Some(cur) = self.current.take() {
+            let name = self.playout.mark(std_now, &cur.label, cur.tag);
+            if self.dialect.supports(Capability::Marks)
+                && let Some(out) = self.dialect.encode(Outbound::Mark(&name))
+            {
+                self.send(out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, out: WireOut) -> Result<(), Exit> {
+        let msg = match out {
+            WireOut::Text(t) => Message::text(t),
+            WireOut::Binary(b) => Message::binary(b),
+        };
+        match timeout(self.shared.config.write_timeout, self.ws.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::WriteBufferFull(_))) | Err(_) => {
+                self.protocol_error("slow_consumer");
+                Err(Exit::WriteStalled)
+            }
+            Ok(Err(_)) => Err(Exit::SocketError),
+        }
+    }
+
+    async fn finish(&mut self, exit: Exit) {
+        let outcome = exit.outcome();
+        if self.call_id.is_some() && exit != Exit::Duplicate {
+            self.shared.stats.inc(
+                "ivr_calls_ended_total",
+                &[("gateway", self.kind.name()), ("outcome", &outcome)],
+            );
+        }
+        let (code, reason) = match &exit {
+            Exit::Malformed(r) | Exit::Unsupported(r) => (CloseCode::Policy, *r),
+            Exit::Duplicate => (CloseCode::Policy, "duplicate stream for this call"),
+            Exit::StartTimeout => (CloseCode::Policy, "no start"),
+            Exit::MediaTimeout => (CloseCode::Away, "no media"),
+            Exit::Drained => (CloseCode::Away, "engine shutting down"),
+            _ => (CloseCode::Normal, ""),
+        };
+        tracing::debug!(call = ?self.call_id.as_ref().map(CallId::as_str), gateway = %self.kind, outcome, "session closed");
+        if !matches!(exit, Exit::WriteStalled | Exit::SocketError) {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = timeout(Duration::from_millis(500), self.ws.close(Some(frame))).await;
+        }
+    }
+}
+
+/// The emergency flags switched on, for new calls.
+pub(crate) fn flags_snapshot(flags: &std::sync::Mutex<BTreeSet<String>>) -> BTreeSet<String> {
+    flags.lock().map(|f| f.clone()).unwrap_or_default()
+}
