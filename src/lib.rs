@@ -39,6 +39,7 @@ pub mod call;
 pub mod cdr;
 pub mod cli;
 pub mod flow;
+pub mod flowtest;
 pub mod gateway;
 pub mod ids;
 pub mod media;

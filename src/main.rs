@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use ivr::cli::test::{TestFormat, TestOptions, parse_percent};
 use ivr::cli::validate::{GraphFormat, ReportFormat};
 
 /// A telephony IVR engine: YAML call flows, media-stream WebSockets, DTMF and agent queues.
@@ -67,6 +68,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run the flow tests (`kind: test` files) on a virtual clock and print node and edge
+    /// coverage per flow (exit 0 all pass, 1 on a failure or too little coverage).
+    Test {
+        /// Flow directories or files (default: flows/).
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+        format: TestFormat,
+        /// Node coverage in percent every flow must reach (0-100).
+        #[arg(long, default_value = "0", value_parser = parse_percent)]
+        min_coverage: f64,
+        /// The prompt catalogue (default: <flows>/../audio-prompts/prompts.yaml).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
+        /// Show every case with its path and a transcript of inputs and actions.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Serve calls: media WebSocket listener and admin listener.
     Serve(ivr::cli::serve::ServeArgs),
     /// Call the engine as a gateway would and print what the caller heard.
@@ -113,6 +132,22 @@ fn main() -> ExitCode {
                 &mut out,
                 &mut std::io::stderr().lock(),
             ));
+        }
+        Command::Test {
+            paths,
+            format,
+            min_coverage,
+            prompts,
+            verbose,
+        } => {
+            let opts = TestOptions {
+                paths,
+                prompts,
+                format,
+                min_coverage,
+                verbose,
+            };
+            ivr::cli::test::test(&opts, &mut out, &mut std::io::stderr().lock())
         }
     };
     match result {

@@ -7,4 +7,5 @@ pub mod dial;
 pub mod healthcheck;
 pub mod prompts;
 pub mod serve;
+pub mod test;
 pub mod validate;

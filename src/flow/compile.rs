@@ -1070,7 +1070,12 @@ fn check_test_refs(
     }
     if let CatalogueInput::Loaded(cat) = catalogue {
         for p in &r.prompts {
-            if !cat.contains_key(&PromptId::new(p.v.clone())) {
+            // `number:42` and `digits:123` name spoken values, not catalogue prompts.
+            let spoken =
+                p.v.strip_prefix("number:")
+                    .is_some_and(|n| n.parse::<u64>().is_ok())
+                    || p.v.strip_prefix("digits:").is_some_and(|d| !d.is_empty());
+            if !spoken && !cat.contains_key(&PromptId::new(p.v.clone())) {
                 d.push(
                     Diagnostic::error(
                         "missing-prompt",
