@@ -6,6 +6,7 @@
 //! flow logic: what a call does next is decided by the call core, never here.
 
 pub mod acd_actor;
+pub mod agents_api;
 pub mod auth;
 pub mod config;
 pub mod dedupe;

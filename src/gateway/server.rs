@@ -353,7 +353,8 @@ impl Server {
         let admin_router = admin_router(Arc::clone(&shared));
         let admin_stop = stop_admin.clone();
         let admin_task = tokio::spawn(async move {
-            let _ = axum::serve(admin, admin_router)
+            let service = admin_router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(admin, service)
                 .with_graceful_shutdown(async move { admin_stop.cancelled().await })
                 .await;
         });
@@ -638,6 +639,7 @@ fn admin_router(shared: Arc<Shared>) -> Router {
         .route("/api/calls/{id}/facts", post(call_fact))
         .route("/api/flags/{flag}", put(flag_on).delete(flag_off))
         .route("/twilio/after-stream", post(twilio_after_stream))
+        .merge(crate::gateway::agents_api::router())
         .with_state(shared)
 }
 
