@@ -90,6 +90,8 @@ enum Command {
     Serve(ivr::cli::serve::ServeArgs),
     /// Call the engine as a gateway would and print what the caller heard.
     Dial(ivr::cli::dial::DialArgs),
+    /// Simulated agents: log in over the agents API and take offered calls.
+    Agents(ivr::cli::agents::AgentsArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
         Command::Serve(args) => return ivr::cli::serve::run(&args),
         Command::Dial(args) => return ivr::cli::dial::run(&args),
+        Command::Agents(args) => return ivr::cli::agents::run(&args),
         Command::Healthcheck {
             url,
             timeout,

@@ -2,6 +2,7 @@
 //! `main.rs` so it can be tested. Each tool prints to the writers it is given or returns the
 //! process exit code; none holds engine logic.
 
+pub mod agents;
 pub mod cdr;
 pub mod dial;
 pub mod healthcheck;

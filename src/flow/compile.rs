@@ -317,6 +317,10 @@ fn read_file(src: &Source<'_>, read: &mut Read, d: &mut Vec<Diagnostic>) {
         return;
     };
     let kind = kind_y.scalar_text().unwrap_or_default();
+    if kind == "agents" {
+        // Static agents: loaded and checked by the server (`gateway::acd_actor`), not here.
+        return;
+    }
     let known = spec::KINDS.iter().map(|(k, _)| *k);
     let Some((kind, _)) = spec::KINDS.iter().find(|(k, _)| *k == kind) else {
         let close = diagnostic::did_you_mean(&kind, known.clone());

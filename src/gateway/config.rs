@@ -107,6 +107,15 @@ pub struct ServeConfig {
     /// queue's agents file may give each agent its own address. Default
     /// `sip:{agent}@agents.invalid`.
     pub agent_uri_template: String,
+    /// Environment variable holding the agents API bearer token. Default `IVR_AGENT_TOKEN`.
+    /// Without a token the agents API answers loopback peers only.
+    pub agent_token_env: String,
+    /// The agents API token, resolved from [`ServeConfig::agent_token_env`].
+    #[serde(skip)]
+    pub agent_token: Option<Secret>,
+    /// The call-record database (SQLite). `None`: no records (`ivr serve` defaults it to
+    /// `var/calls.sqlite`).
+    pub cdr_path: Option<PathBuf>,
     /// Resolved secrets (from the environment, never the file).
     #[serde(skip)]
     pub auth: AuthConfig,
@@ -142,6 +151,9 @@ impl Default for ServeConfig {
             reload_debounce: Duration::from_millis(500),
             drain_redirect_url: None,
             agent_uri_template: "sip:{agent}@agents.invalid".into(),
+            agent_token_env: "IVR_AGENT_TOKEN".into(),
+            agent_token: None,
+            cdr_path: None,
             auth: AuthConfig::default(),
         }
     }
@@ -182,6 +194,7 @@ impl ServeConfig {
             public_base_url: self.public_base_url.clone(),
             path_token: nonempty(&self.path_token_env),
         };
+        self.agent_token = nonempty(&self.agent_token_env);
     }
 
     /// The catalogue path in effect.

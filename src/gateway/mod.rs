@@ -5,11 +5,14 @@
 //! [`Call`](crate) core, paces prompt audio, and serves the admin listener. It must not hold
 //! flow logic: what a call does next is decided by the call core, never here.
 
+pub mod acd_actor;
+pub mod agents_api;
 pub mod auth;
 pub mod config;
 pub mod dedupe;
 pub mod dialect;
 pub mod playout;
+pub mod queue_link;
 pub mod registry;
 pub mod reload;
 pub mod server;

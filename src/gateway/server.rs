@@ -42,6 +42,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::call::Input;
 use crate::flow::model::FlowSet;
+use crate::gateway::acd_actor::{AcdHandle, ActorSettings};
 use crate::gateway::config::{ConfigError, ServeConfig};
 use crate::gateway::dialect::DialectKind;
 use crate::gateway::registry::{Decision, Registry};
@@ -50,6 +51,8 @@ use crate::gateway::session::{self, SessionSetup};
 use crate::gateway::stats::Stats;
 use crate::ids::{AgentId, CallId};
 use crate::media::prompts::PromptStore;
+use crate::queue::agents::AgentEntry;
+use crate::telemetry::Metrics;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,12 @@ pub struct Shared {
     pub stats: Stats,
     /// Running calls and recent decisions.
     pub registry: Arc<Registry>,
+    /// The metric catalogue served on `/metrics`.
+    pub metrics: Metrics,
+    /// The ACD actor.
+    pub acd: AcdHandle,
+    acd_stop: CancellationToken,
+    acd_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Cancelled when calls still running at the end of the drain grace must end.
     pub shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -186,12 +195,15 @@ impl Shared {
     pub async fn reload(self: &Arc<Self>) -> ReloadStatus {
         let _one_at_a_time = self.reload_lock.lock().await;
         let config = self.config.clone();
-        let result = tokio::task::spawn_blocking(move || reload::load_all(&config))
+        let result = tokio::task::spawn_blocking(move || load_with_agents(&config))
             .await
             .unwrap_or_else(|e| Err(vec![format!("reload task failed: {e}")]));
         let at = Some(chrono::Utc::now().to_rfc3339());
         let status = match result {
-            Ok(loaded) => {
+            Ok((loaded, agents)) => {
+                self.metrics.register_flows(&loaded.flows);
+                self.acd
+                    .reconfigure(loaded.flows.queues.values().cloned().collect(), agents);
                 let version = self.install(loaded);
                 self.stats
                     .inc("ivr_flow_reloads_total", &[("result", "success")]);
@@ -242,10 +254,12 @@ impl Server {
         }
         config.validate()?;
         let cfg = config.clone();
-        let loaded = tokio::task::spawn_blocking(move || reload::load_all(&cfg))
+        let (loaded, agents) = tokio::task::spawn_blocking(move || load_with_agents(&cfg))
             .await
             .unwrap_or_else(|e| Err(vec![format!("load task failed: {e}")]))
             .map_err(ServeError::Load)?;
+        let metrics = Metrics::new().map_err(|e| ServeError::Load(vec![e.to_string()]))?;
+        metrics.register_flows(&loaded.flows);
         let media = TcpListener::bind(config.media_listen)
             .await
             .map_err(|source| ServeError::Bind {
@@ -258,10 +272,25 @@ impl Server {
                 addr: config.admin_listen,
                 source,
             })?;
+        let acd_stop = CancellationToken::new();
+        let (acd, acd_task) = AcdHandle::spawn(
+            loaded.flows.queues.values().cloned().collect(),
+            agents,
+            Some(metrics.clone()),
+            ActorSettings {
+                agent_uri_template: config.agent_uri_template.clone(),
+                ..ActorSettings::default()
+            },
+            acd_stop.clone(),
+        );
         let shared = Arc::new(Shared {
             config,
             stats: Stats::default(),
             registry: Arc::new(Registry::default()),
+            metrics,
+            acd,
+            acd_stop,
+            acd_task: Mutex::new(Some(acd_task)),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             draining: AtomicBool::new(false),
@@ -324,7 +353,8 @@ impl Server {
         let admin_router = admin_router(Arc::clone(&shared));
         let admin_stop = stop_admin.clone();
         let admin_task = tokio::spawn(async move {
-            let _ = axum::serve(admin, admin_router)
+            let service = admin_router.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(admin, service)
                 .with_graceful_shutdown(async move { admin_stop.cancelled().await })
                 .await;
         });
@@ -356,6 +386,11 @@ impl Server {
         let _ = media_task.await;
         shared.tracker.close();
         shared.tracker.wait().await;
+        shared.acd_stop.cancel();
+        let acd_task = shared.acd_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = acd_task {
+            let _ = t.await;
+        }
         stop_admin.cancel();
         let _ = admin_task.await;
         if let Some(w) = watcher {
@@ -364,6 +399,16 @@ impl Server {
         tracing::info!("drained; every call task ended");
         Ok(())
     }
+}
+
+/// Loads flows and prompts, then the static agents checked against the loaded queues.
+fn load_with_agents(
+    config: &ServeConfig,
+) -> Result<(reload::Loaded, Vec<AgentEntry>), Vec<String>> {
+    let loaded = reload::load_all(config)?;
+    let known = loaded.flows.queues.keys().cloned().collect();
+    let agents = crate::gateway::acd_actor::load_agents(&config.flows_dir, &known)?;
+    Ok((loaded, agents))
 }
 
 fn ws_config(cfg: &ServeConfig) -> WebSocketConfig {
@@ -594,6 +639,7 @@ fn admin_router(shared: Arc<Shared>) -> Router {
         .route("/api/calls/{id}/facts", post(call_fact))
         .route("/api/flags/{flag}", put(flag_on).delete(flag_off))
         .route("/twilio/after-stream", post(twilio_after_stream))
+        .merge(crate::gateway::agents_api::router())
         .with_state(shared)
 }
 

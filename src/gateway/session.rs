@@ -35,11 +35,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::call::{Action, Call, CallEvent, CallInfo, Input, PlaybackId};
 use crate::flow::model::Utterance;
+use crate::gateway::acd_actor::QueueNotice;
 use crate::gateway::dedupe::{DigitDedupe, DigitSource};
 use crate::gateway::dialect::{
     Capability, Codec, Dialect, DialectKind, Fault, Inbound, Outbound, Started, WireIn, WireOut,
 };
 use crate::gateway::playout::{MarkOutcome, Playout};
+use crate::gateway::queue_link::QueueLink;
 use crate::gateway::registry::{CallEntry, Decision};
 use crate::gateway::server::{Shared, Slot};
 use crate::ids::{CallId, Digit, Language, PromptId};
@@ -143,6 +145,8 @@ struct Session<S> {
     out_bytes: Vec<u8>,
     prompts: Arc<crate::media::prompts::PromptStore>,
     exit: Option<Exit>,
+    /// This call's side of the ACD: joined queue, notices, the assigned agent's address.
+    queue: QueueLink,
     _slot: Slot,
 }
 
@@ -171,9 +175,11 @@ where
         out_bytes: Vec::with_capacity(FRAME_SAMPLES * 2 * 16),
         prompts: shared.prompts(),
         exit: None,
+        queue: QueueLink::default(),
         _slot: setup.slot,
     };
     let exit = s.drive(setup.path_number, setup.query).await;
+    s.queue.call_ended(&shared.acd, &exit);
     s.finish(exit).await;
 }
 
@@ -377,6 +383,7 @@ where
             &["From", "from", "IVR_FROM", "callerid", "CALLERID", "caller"],
         )
         .map(str::to_owned);
+        self.queue.caller_masked = caller.as_deref().map(crate::telemetry::redact::mask_number);
         let now = Instant::now();
         let set = self.shared.flows();
         let routed = set.as_ref().and_then(|set| {
@@ -479,6 +486,15 @@ where
                         return exit;
                     }
                 }
+                notice = QueueLink::next_notice(&mut self.queue.notices) => {
+                    let now = Instant::now();
+                    if let Some(notice) = notice {
+                        self.queue_notice(notice, now);
+                    }
+                    if let Err(exit) = self.after_input(now).await {
+                        return exit;
+                    }
+                }
                 fact = facts.recv() => {
                     let now = Instant::now();
                     if let (Some(fact), Some(call)) = (fact, self.call.as_mut()) {
@@ -508,6 +524,15 @@ where
                     }
                 }
             }
+        }
+    }
+
+    /// Feeds one notice of the ACD to the call core.
+    fn queue_notice(&mut self, notice: QueueNotice, now: Instant) {
+        if let Some(input) = self.queue.on_notice(notice)
+            && let Some(call) = self.call.as_mut()
+        {
+            call.handle_input(now.into_std(), input);
         }
     }
 
@@ -720,7 +745,10 @@ where
                 self.clear(now).await?;
             }
             Action::Enqueue {
-                queue, priority, ..
+                queue,
+                priority,
+                skills,
+                context,
             } => {
                 let name = format!(
                     "{EVENT_MARK_PREFIX}enqueue:{}:{}",
@@ -728,19 +756,30 @@ where
                     mark_safe(priority.as_str())
                 );
                 tracing::info!(call = %self.id(), queue = %queue, priority = %priority, "queued");
+                let id = self.id().clone();
+                self.queue
+                    .join(&self.shared.acd, id, queue, priority, skills, context);
                 self.send_event_mark(&name).await?;
             }
-            Action::LeaveQueue { .. } | Action::RequestCallback { .. } => {}
+            Action::LeaveQueue { reason, .. } => {
+                let id = self.id().clone();
+                self.queue.leave(&self.shared.acd, id, reason);
+            }
+            Action::RequestCallback { .. } => {
+                let id = self.id().clone();
+                self.queue.request_callback(&self.shared.acd, id);
+            }
             Action::Transfer { target } => {
                 self.leave_by_transfer(&target, Input::TransferConnected, now)
                     .await?;
             }
             Action::Emit(CallEvent::AgentAssigned { agent }) => {
-                let target = self
-                    .shared
-                    .config
-                    .agent_uri_template
-                    .replace("{agent}", agent.as_str());
+                let target = self.queue.agent_target.take().unwrap_or_else(|| {
+                    self.shared
+                        .config
+                        .agent_uri_template
+                        .replace("{agent}", agent.as_str())
+                });
                 self.leave_by_transfer(&target, Input::AgentCallEnded, now)
                     .await?;
             }

@@ -11,6 +11,8 @@
 //!
 //! This is a test and ops tool; it must never be linked into the serving path.
 
+pub mod agents;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
