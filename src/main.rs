@@ -120,9 +120,20 @@ fn main() -> ExitCode {
             ivr::cli::prompts::run(command, &mut out, &mut std::io::stderr().lock())
         }
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
-        Command::Serve(args) => return ivr::cli::serve::run(&args),
-        Command::Dial(args) => return ivr::cli::dial::run(&args),
-        Command::Agents(args) => return ivr::cli::agents::run(&args),
+        // These run a multi-thread runtime whose workers log to stdout: this thread must
+        // not hold the stdout lock while they run, or the first log line deadlocks.
+        Command::Serve(args) => {
+            drop(out);
+            return ivr::cli::serve::run(&args);
+        }
+        Command::Dial(args) => {
+            drop(out);
+            return ivr::cli::dial::run(&args);
+        }
+        Command::Agents(args) => {
+            drop(out);
+            return ivr::cli::agents::run(&args);
+        }
         Command::Healthcheck {
             url,
             timeout,

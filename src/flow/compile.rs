@@ -1404,7 +1404,11 @@ mod tests {
     #[test]
     fn misspelt_kind_is_an_error_but_a_foreign_kind_only_a_warning() {
         let c = run(
-            &[("a.yaml", "kind: flwo\n"), ("b.yaml", "kind: agents\n")],
+            &[
+                ("a.yaml", "kind: flwo\n"),
+                ("b.yaml", "kind: dashboard\n"),
+                ("c.yaml", "kind: agents\n"),
+            ],
             None,
         );
         let sev: Vec<(&str, bool)> = c
