@@ -181,7 +181,7 @@ impl Engine {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fraud_key_in_band_reaches_the_emergency_lane() {
     let e = engine().await;
-    let mut o = e.dial("quiet 1 wait:1s hangup");
+    let mut o = e.dial("wait:1500ms quiet 1 wait:1s hangup");
     o.dtmf = DtmfMode::InBand;
     let t = sim::dial(o).await.unwrap();
     println!("{t}");
