@@ -25,7 +25,7 @@ pub struct AgentsArgs {
     /// Queues served, comma-separated (default: every queue of the engine).
     #[arg(long, value_delimiter = ',')]
     pub queues: Vec<String>,
-    /// Agent ids are <prefix><n>.
+    /// Agent ids are `<prefix><n>`.
     #[arg(long, default_value = "sim")]
     pub prefix: String,
     /// The engine's admin listener.
