@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: PromptsCommand,
     },
+    /// Detect DTMF digits in a WAV file, or generate them into one.
+    Dtmf {
+        #[command(subcommand)]
+        action: ivr::cli::dtmf::DtmfCommand,
+    },
     /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
     /// 1 otherwise.
     Healthcheck {
@@ -128,6 +133,13 @@ fn main() -> ExitCode {
                     ivr::cli::prompts::export_text(&catalogue)
                 }
             };
+        }
+        Command::Dtmf { action } => {
+            return ExitCode::from(ivr::cli::dtmf::run(
+                action,
+                &mut out,
+                &mut std::io::stderr().lock(),
+            ));
         }
         Command::Healthcheck {
             url,

@@ -3,6 +3,7 @@
 //! process exit code; none holds engine logic.
 
 pub mod cdr;
+pub mod dtmf;
 pub mod healthcheck;
 pub mod prompts;
 pub mod validate;
