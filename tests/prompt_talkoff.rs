@@ -4,11 +4,14 @@
 //! Every WAV under `audio-prompts/` (both languages and the shared music on hold) is loaded
 //! through the prompt store, played out frame by frame with [`Playback`] exactly as a call
 //! plays it, and fed to the DTMF detector in 20 ms frames: as stored, after a pass through
-//! μ-law and through A-law, and as a quieter echo (12 dB of echo return loss) through each
-//! law. The whole of each language is also played as one continuous stream (prompt after
+//! μ-law and through A-law, and as a quieter, delayed echo (12 dB of echo return loss)
+//! through each law. The whole of each language is also played as one continuous stream (prompt after
 //! prompt, as a call strings them together), and the music on hold looped twice, so the
 //! joins between prompts and across the loop are heard too. Any digit fails the test, with
 //! the file, the variant and the time.
+//!
+//! The other side of the same coin, and a check that this harness hears digits at all: a
+//! caller pressing every key over the echo of a menu is still heard, key for key.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,8 +21,8 @@
 use std::path::{Path, PathBuf};
 
 use ivr::flow::model::Utterance;
-use ivr::ids::{Language, PromptId};
-use ivr::media::dtmf::{DtmfDetector, DtmfEvent};
+use ivr::ids::{Digit, Language, PromptId};
+use ivr::media::dtmf::{DtmfDetector, DtmfEvent, ToneSpec, millis, push_digits};
 use ivr::media::g711::Law;
 use ivr::media::prompts::{FRAME_SAMPLES, Playback, PromptStore, SHARED_FOLDER};
 
@@ -76,7 +79,12 @@ fn played(
     samples
 }
 
-/// The ways the played audio can come back as echo.
+/// Echo return loss of a typical hybrid (dB): how much quieter the echo is than the prompt.
+const ECHO_RETURN_LOSS_DB: f32 = 12.0;
+
+/// The ways the played audio can come back: as sent, through each law, and as a quieter
+/// echo through each law, delayed so the detector's 10 ms blocks fall at other points of
+/// the prompt than in the undelayed variants (20 and 60 samples into a block).
 fn variants(samples: &[i16]) -> Vec<(&'static str, Vec<i16>)> {
     let through = |law: Law, gain: f32| {
         let mut s: Vec<i16> = samples
@@ -86,14 +94,24 @@ fn variants(samples: &[i16]) -> Vec<(&'static str, Vec<i16>)> {
         law.compand_in_place(&mut s);
         s
     };
-    // 12 dB of echo return loss: amplitude × 10^(−12/20).
-    let echo = 10f32.powf(-12.0 / 20.0);
+    let delayed = |samples: Vec<i16>, delay: usize| {
+        let mut out = vec![0i16; delay];
+        out.extend(samples);
+        out
+    };
+    let echo = 10f32.powf(-ECHO_RETURN_LOSS_DB / 20.0);
     vec![
         ("linear", samples.to_vec()),
         ("mu-law", through(Law::Mulaw, 1.0)),
         ("A-law", through(Law::Alaw, 1.0)),
-        ("mu-law echo -12 dB", through(Law::Mulaw, echo)),
-        ("A-law echo -12 dB", through(Law::Alaw, echo)),
+        (
+            "mu-law echo -12 dB, 12.5 ms late",
+            delayed(through(Law::Mulaw, echo), 100),
+        ),
+        (
+            "A-law echo -12 dB, 37.5 ms late",
+            delayed(through(Law::Alaw, echo), 300),
+        ),
     ]
 }
 
@@ -181,4 +199,43 @@ fn music_on_hold_looped_is_never_heard_as_a_digit() {
         "false digits from the music on hold:\n{}",
         false_digits.join("\n")
     );
+}
+
+#[test]
+fn every_key_pressed_over_the_echo_of_a_menu_is_still_heard() {
+    let dir = prompt_dir();
+    let languages = languages(&dir);
+    let store = PromptStore::load(&dir, &languages).unwrap();
+    let keys: Vec<Digit> = Digit::ALL.to_vec();
+    let spec = ToneSpec {
+        tone: millis(80),
+        gap: millis(120),
+        ..ToneSpec::default()
+    };
+    let mut pressed = Vec::new();
+    push_digits(&keys, &spec, &mut pressed);
+    let expected: String = keys.iter().map(|d| d.as_char()).collect();
+    let echo_gain = 10f32.powf(-ECHO_RETURN_LOSS_DB / 20.0);
+    for language in &languages {
+        let menu = PromptId::new("menu_95017_main");
+        let echo = played(&store, &[Utterance::Prompt(menu)], language, 1);
+        assert!(echo.len() > 2 * pressed.len(), "{language}: menu too short");
+        for law in [Law::Mulaw, Law::Alaw] {
+            // The caller starts pressing 1 s into the menu.
+            let mut line: Vec<i16> = echo
+                .iter()
+                .enumerate()
+                .map(|(n, &e)| {
+                    let key = n
+                        .checked_sub(8000)
+                        .and_then(|i| pressed.get(i))
+                        .map_or(0.0, |&k| f32::from(k));
+                    (f32::from(e) * echo_gain + key).round() as i16
+                })
+                .collect();
+            law.compand_in_place(&mut line);
+            let heard: String = digits(&line).iter().map(|&(_, d)| d).collect();
+            assert_eq!(heard, expected, "{language}, {law:?}");
+        }
+    }
 }
