@@ -55,6 +55,11 @@ enum Command {
     },
     /// Print the JSON Schema for flow files (`ivr schema > flows/schema.json`).
     Schema,
+    /// Detect DTMF digits in a WAV file, or generate them into one.
+    Dtmf {
+        #[command(subcommand)]
+        action: ivr::cli::dtmf::DtmfCommand,
+    },
     /// Check the engine's health endpoint, for container health checks: exit 0 on HTTP 200,
     /// 1 otherwise.
     Healthcheck {
@@ -133,6 +138,13 @@ fn main() -> ExitCode {
         Command::Agents(args) => {
             drop(out);
             return ivr::cli::agents::run(&args);
+        }
+        Command::Dtmf { action } => {
+            return ExitCode::from(ivr::cli::dtmf::run(
+                action,
+                &mut out,
+                &mut std::io::stderr().lock(),
+            ));
         }
         Command::Healthcheck {
             url,

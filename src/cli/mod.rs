@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod cdr;
 pub mod dial;
+pub mod dtmf;
 pub mod healthcheck;
 pub mod prompts;
 pub mod serve;

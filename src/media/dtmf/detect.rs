@@ -9,9 +9,11 @@
 //! length. For each block:
 //!
 //! 1. **Correlation.** The block is correlated with complex exponentials at the eight Q.23
-//!    frequencies, separately over its two 5 ms halves (16 real dot products of 40 samples per
-//!    half; plain multiply-adds the compiler vectorises, no recursion, so no serial
-//!    dependency as in Goertzel). The sum of the halves is the block's DFT value at each
+//!    frequencies, separately over its two 5 ms halves (16 real dot products per half, each
+//!    over 20 sums or differences of mirrored samples: the cosine part of a value taken
+//!    about the half's middle sees only the sums, the sine part only the differences; plain
+//!    multiply-adds the compiler vectorises, no recursion, so no serial dependency as in
+//!    Goertzel). The sum of the halves is the block's DFT value at each
 //!    frequency; an 80-sample rectangular window puts nulls 100 Hz apart.
 //! 2. **Magnitude checks** on the strongest tone of each group: each winner
 //!    [`GROUP_MARGIN_DB`] above the runner-up of its group; then, after taking each tone's
@@ -51,9 +53,10 @@
 //! up to one frame of the caller's framing). Start and end are block edges, so they are
 //! accurate to one block (10 ms).
 //!
-//! Costs: 2 × 8 complex dot products of 40 samples per 10 ms, about 2,600 multiply-adds per
-//! 20 ms frame; blocks quieter than the level floor are skipped after one energy sum. The
-//! frequency check (one `atan2` per tone) and the pair energy run only on candidate blocks.
+//! Costs: 2 × 16 real dot products of 20 folded samples per 10 ms, about 1,300
+//! multiply-adds per 20 ms frame (half of correlating every sample); blocks quieter than the
+//! level floor are skipped after one energy sum. The frequency check (one `atan2` per tone)
+//! and the pair energy run only on candidate blocks.
 //!
 //! S/N is quoted as in receiver datasheets: the weaker tone's power over white noise across
 //! 0–4 kHz. Every key is read exactly at 6 dB by that measure (9 dB for both tones together
@@ -170,12 +173,27 @@ impl Complex {
     }
 }
 
-/// Correlation tables shared by every detector (5 KiB).
+/// Samples paired up in a half-block: sample `i` with sample `39 − i`.
+const PAIRS: usize = HALF / 2;
+
+/// Correlation tables shared by every detector (under 2 KiB).
 struct Tables {
-    /// `basis[n][k]` is cos(ω_k n) and `basis[n][8 + k]` is −sin(ω_k n), n = 0..80: dot
-    /// products with a block are the real and imaginary parts of Σ x[n]·e^(−jω_k n). Laid
-    /// out sample-major so one pass updates all sixteen sums in SIMD registers.
-    basis: [[f32; 2 * BINS]; BLOCK],
+    /// `cos[i][k]` is cos(ω_k m_i) and `sin[i][k]` is sin(ω_k m_i), with m_i = i − 19.5 the
+    /// distance of sample `i` from the middle of its half-block, i = 0..20. A half-block's
+    /// samples `i` and `39 − i` sit at ±m_i, so their sum needs only the cosine and their
+    /// difference only the sine: Σ x[i]·e^(−jω m_i) =
+    /// Σ_{i<20} (x[i] + x[39−i])·cos(ω m_i) − j·Σ_{i<20} (x[i] − x[39−i])·sin(ω m_i),
+    /// half the multiply-adds of correlating every sample. Laid out pair-major so one pass
+    /// updates the eight sums of a table in SIMD registers.
+    cos: [[f32; BINS]; PAIRS],
+    /// See `cos`.
+    sin: [[f32; BINS]; PAIRS],
+    /// `recentre_re[h][k]` and `recentre_im[h][k]` are the real and imaginary parts of
+    /// e^(−jω_k(40h + 19.5)), which turns a half-block value taken about the half's middle
+    /// into Σ x[n]·e^(−jω_k n) with n counted from the start of the block.
+    recentre_re: [[f32; BINS]; 2],
+    /// See `recentre_re`.
+    recentre_im: [[f32; BINS]; 2],
     /// e^(−jω_k·80): removes the nominal phase advance from one block to the next.
     hop: [Complex; BINS],
     /// Nominal frequency of each bin (Hz).
@@ -208,13 +226,23 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
     let mut hz = [0f32; BINS];
     hz[..4].copy_from_slice(&ROW_HZ);
     hz[4..].copy_from_slice(&COLUMN_HZ);
-    let mut basis = [[0f32; 2 * BINS]; BLOCK];
+    let mut cos = [[0f32; BINS]; PAIRS];
+    let mut sin = [[0f32; BINS]; PAIRS];
+    let mut recentre_re = [[0f32; BINS]; 2];
+    let mut recentre_im = [[0f32; BINS]; 2];
     let mut hop = [Complex::default(); BINS];
+    let middle = (HALF as f64 - 1.0) / 2.0;
     for k in 0..BINS {
         let w = f64::from(hz[k]) * std::f64::consts::TAU / f64::from(RATE_HZ);
-        for (n, row) in basis.iter_mut().enumerate() {
-            row[k] = (w * n as f64).cos() as f32;
-            row[BINS + k] = -(w * n as f64).sin() as f32;
+        for i in 0..PAIRS {
+            let m = i as f64 - middle;
+            cos[i][k] = (w * m).cos() as f32;
+            sin[i][k] = (w * m).sin() as f32;
+        }
+        for h in 0..2 {
+            let phase = w * ((h * HALF) as f64 + middle);
+            recentre_re[h][k] = phase.cos() as f32;
+            recentre_im[h][k] = -phase.sin() as f32;
         }
         let advance = w * BLOCK as f64;
         hop[k] = Complex {
@@ -240,7 +268,10 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
         }
     }
     Tables {
-        basis,
+        cos,
+        sin,
+        recentre_re,
+        recentre_im,
         hop,
         hz,
         leak,
@@ -384,6 +415,19 @@ impl DtmfDetector {
     pub fn process(&mut self, samples: &[i16], mut on_event: impl FnMut(DtmfEvent)) {
         let mut rest = samples;
         while !rest.is_empty() {
+            // Whole blocks straight from the caller's frame: fixed-size copies the compiler
+            // vectorises.
+            if self.fill == 0
+                && let Some((whole, later)) = rest.split_first_chunk::<BLOCK>()
+            {
+                for (slot, &s) in self.block.iter_mut().zip(whole) {
+                    *slot = f32::from(s);
+                }
+                rest = later;
+                self.end_block(&mut on_event);
+                self.block_start += BLOCK as u64;
+                continue;
+            }
             let take = (BLOCK - self.fill).min(rest.len());
             let (now, later) = rest.split_at(take);
             for (slot, &s) in self.block[self.fill..self.fill + take].iter_mut().zip(now) {
@@ -516,24 +560,56 @@ fn dot(x: &[f32], t: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// The 16 dot products of `x` with the basis rows (cos and −sin of the eight frequencies),
-/// as one pass over the samples that updates all 16 sums at once in SIMD registers, with
-/// two sets of sums (even and odd samples) to halve the chain of dependent adds. Kept out
-/// of line: inlined, the optimiser shuffles the lanes into (re, im) pairs inside the loop,
-/// which costs more than the multiply-adds.
+/// The value of half-block `half` (its 40 samples in `x`) at each of the eight
+/// frequencies, Σ x[i]·e^(−jω_k (40·half + i)) for k = 0..8.
+///
+/// Folds the half into 20 sums and 20 differences of mirrored samples (see
+/// [`Tables::cos`]), correlates the sums with the cosines and the differences with the
+/// sines ([`dot_rows`], eight frequencies at a time), then turns the values about the
+/// half's middle into values about the block's start, still eight lanes at a time.
+fn correlate(x: &[f32; HALF], half: usize, tables: &Tables) -> [Complex; BINS] {
+    let mut sums = [0f32; PAIRS];
+    let mut differences = [0f32; PAIRS];
+    for i in 0..PAIRS {
+        let (a, b) = (x[i], x[HALF - 1 - i]);
+        sums[i] = a + b;
+        differences[i] = a - b;
+    }
+    let cos = dot_rows(&sums, &tables.cos);
+    let sin = dot_rows(&differences, &tables.sin);
+    // About the middle the value is C − jS; times the recentring rotation R:
+    // (R.re·C + R.im·S) + j(R.im·C − R.re·S).
+    let (r_re, r_im) = (&tables.recentre_re[half & 1], &tables.recentre_im[half & 1]);
+    let mut re = [0f32; BINS];
+    let mut im = [0f32; BINS];
+    for k in 0..BINS {
+        let (c, s) = (cos[k], sin[k]);
+        re[k] = r_re[k] * c + r_im[k] * s;
+        im[k] = r_im[k] * c - r_re[k] * s;
+    }
+    std::array::from_fn(|k| Complex {
+        re: re[k],
+        im: im[k],
+    })
+}
+
+/// Σ_i x[i]·rows[i], eight lanes at a time: one pass over the pairs updating eight sums in
+/// SIMD registers, with two sets of sums (even and odd pairs) to halve the chain of
+/// dependent adds. Kept out of line so the optimiser keeps that shape (inlined, it
+/// vectorises across pairs instead and shuffles lanes inside the loop).
 #[inline(never)]
-fn correlate(x: &[f32], basis: &[[f32; 2 * BINS]]) -> [f32; 2 * BINS] {
-    let mut even = [0f32; 2 * BINS];
-    let mut odd = [0f32; 2 * BINS];
-    for (xs, rows) in x.chunks_exact(2).zip(basis.chunks_exact(2)) {
-        for (a, &b) in even.iter_mut().zip(&rows[0]) {
-            *a += xs[0] * b;
+fn dot_rows(x: &[f32; PAIRS], rows: &[[f32; BINS]; PAIRS]) -> [f32; BINS] {
+    let mut even = [0f32; BINS];
+    let mut odd = [0f32; BINS];
+    for (xs, pair) in x.chunks_exact(2).zip(rows.chunks_exact(2)) {
+        for (a, &r) in even.iter_mut().zip(&pair[0]) {
+            *a += xs[0] * r;
         }
-        for (a, &b) in odd.iter_mut().zip(&rows[1]) {
-            *a += xs[1] * b;
+        for (a, &r) in odd.iter_mut().zip(&pair[1]) {
+            *a += xs[1] * r;
         }
     }
-    std::array::from_fn(|j| even[j] + odd[j])
+    std::array::from_fn(|k| even[k] + odd[k])
 }
 
 fn analyse_block(x: &[f32; BLOCK], tables: &Tables, limits: &Limits) -> Option<Candidate> {
@@ -541,21 +617,14 @@ fn analyse_block(x: &[f32; BLOCK], tables: &Tables, limits: &Limits) -> Option<C
     if energy < limits.min_block_energy {
         return None;
     }
+    // Cannot fail: a block is exactly two halves (BLOCK = 2 × HALF).
     let (first, second) = x.split_at(HALF);
-    let (basis_first, basis_second) = tables.basis.split_at(HALF);
-    let sums = [
-        correlate(first, basis_first),
-        correlate(second, basis_second),
+    let halves = [
+        correlate(first.try_into().ok()?, 0, tables),
+        correlate(second.try_into().ok()?, 1, tables),
     ];
-    let mut halves = [[Complex::default(); BINS]; 2];
     let mut power = [0f32; BINS];
     for k in 0..BINS {
-        for h in 0..2 {
-            halves[h][k] = Complex {
-                re: sums[h][k],
-                im: sums[h][BINS + k],
-            };
-        }
         power[k] = halves[0][k].add(halves[1][k]).norm2();
     }
 
