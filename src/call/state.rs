@@ -204,22 +204,6 @@ pub(super) struct Ended {
     pub(super) reason: EndReason,
 }
 
-fn kind_name(kind: &NodeKind) -> &'static str {
-    match kind {
-        NodeKind::Play(_) => "play",
-        NodeKind::Menu(_) => "menu",
-        NodeKind::Collect(_) => "collect",
-        NodeKind::Set(_) => "set",
-        NodeKind::Branch(_) => "branch",
-        NodeKind::Schedule(_) => "schedule",
-        NodeKind::SetLanguage(_) => "language",
-        NodeKind::Lookup(_) => "lookup",
-        NodeKind::Enqueue(_) => "enqueue",
-        NodeKind::Transfer(_) => "transfer",
-        NodeKind::Hangup(_) => "hangup",
-    }
-}
-
 /// Enters `index`, running instantaneous nodes until one waits for something.
 pub(super) fn enter(cx: &mut Ctx, mut index: NodeIndex) -> Result<State, Ending> {
     let flow = Arc::clone(&cx.flow);
@@ -239,7 +223,7 @@ pub(super) fn enter(cx: &mut Ctx, mut index: NodeIndex) -> Result<State, Ending>
         cx.path.push(node.id.clone());
         cx.emit(CallEvent::NodeEntered {
             node: node.id.clone(),
-            kind: kind_name(&node.kind),
+            kind: crate::flow::graph::kind_name(&node.kind),
         });
         index = match &node.kind {
             NodeKind::Play(play) => {
