@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod playout;
 pub mod registry;
 pub mod reload;
+pub mod reorder;
 pub mod server;
 pub mod session;
 pub mod stats;
