@@ -20,7 +20,9 @@ pub struct DialArgs {
     /// Which gateway to impersonate: twilio or asterisk.
     #[arg(long, default_value = "twilio")]
     pub dialect: DialectKind,
-    /// The caller's script: keys, `wait:2s`, `quiet` (until the prompt ends), `hangup`.
+    /// The caller's script: keys (each pressed once a prompt that takes keys is playing),
+    /// `!5` (press now), `wait:2s`, `after:<prompt-id>` / `after:queued` (until heard),
+    /// `quiet` (until the prompt ends), `hangup`.
     #[arg(long, default_value = "")]
     pub keys: String,
     /// How keys are sent: inband (tones), event (gateway digit events) or both.
@@ -35,7 +37,8 @@ pub struct DialArgs {
     /// A-law audio (Asterisk dialect).
     #[arg(long)]
     pub alaw: bool,
-    /// After the script, hang up after this long if the engine has not ended the call.
+    /// Hang up this long after the script and the last prompt, if the engine has not ended
+    /// the call.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub linger: Duration,
     /// Give up after this long.

@@ -15,6 +15,7 @@ pub mod playout;
 pub mod queue_link;
 pub mod registry;
 pub mod reload;
+pub mod reorder;
 pub mod server;
 pub mod session;
 pub mod stats;

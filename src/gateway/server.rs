@@ -520,7 +520,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
         match admit(&shared, req) {
             Ok(a) => {
                 admission = Some(a);
-                Ok(resp)
+                Ok(with_subprotocol(req, resp))
             }
             Err((status, reason)) => {
                 shared
@@ -562,6 +562,26 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
         },
     )
     .await;
+}
+
+/// Answers the `media` subprotocol when the gateway asks for it (Asterisk's
+/// `websocket_client.conf` sends `protocols = media`; a client that asked for a subprotocol may
+/// drop an answer without one).
+fn with_subprotocol(req: &Request, mut resp: WsResponse) -> WsResponse {
+    let asked = req
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == "media");
+    if asked {
+        resp.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::HeaderValue::from_static("media"),
+        );
+    }
+    resp
 }
 
 /// Parses `a=1&b=two%20words` (URL query or form body), percent- and `+`-decoded.

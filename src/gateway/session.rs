@@ -43,6 +43,7 @@ use crate::gateway::dialect::{
 use crate::gateway::playout::{MarkOutcome, Playout};
 use crate::gateway::queue_link::QueueLink;
 use crate::gateway::registry::{CallEntry, Decision};
+use crate::gateway::reorder::{Pushed, Reorder};
 use crate::gateway::server::{Shared, Slot};
 use crate::ids::{CallId, Digit, Language, PromptId};
 use crate::media::dtmf::{DtmfDetector, DtmfEvent};
@@ -51,6 +52,9 @@ use crate::media::prompts::{FRAME_SAMPLES, Frame, Playback};
 
 /// Messages kept from before `start` (a second of 20 ms frames).
 const MAX_EARLY: usize = 50;
+
+/// Early frames held while waiting for one that was overtaken (60 ms of 20 ms frames).
+const REORDER_FRAMES: usize = 3;
 
 /// Prompt id played to callers of a number no flow claims.
 pub const NOT_IN_SERVICE_PROMPT: &str = "not_in_service";
@@ -139,6 +143,7 @@ struct Session<S> {
     playout: Playout<Tag>,
     current: Option<Current>,
     detector: DtmfDetector,
+    reorder: Reorder,
     dedupe: DigitDedupe,
     pcm: Vec<i16>,
     frame: Frame,
@@ -169,6 +174,7 @@ where
         playout: Playout::new(cfg.playout_lead, cfg.mark_grace),
         current: None,
         detector: DtmfDetector::new(),
+        reorder: Reorder::new(REORDER_FRAMES),
         dedupe: DigitDedupe::new(cfg.dtmf_dedupe_window),
         pcm: Vec::with_capacity(FRAME_SAMPLES * 4),
         frame: [0; FRAME_SAMPLES],
@@ -211,6 +217,15 @@ fn law_of(codec: Codec) -> Option<Law> {
     }
 }
 
+/// A call id given in the upgrade URL: short, and only characters safe in logs and paths.
+fn call_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// Keeps bounded, safe characters of a value put in an informational mark.
 fn mark_safe(s: &str) -> String {
     s.chars()
@@ -232,6 +247,12 @@ where
             Ok(x) => x,
             Err(exit) => return exit,
         };
+        let mut started = started;
+        // The Asterisk dialplan names the call it will ask `/api/calls/{id}/next` about with
+        // `v(call_id=${UNIQUEID})`: the WebSocket channel's own id is not known there.
+        if let Some(id) = query.get("call_id").filter(|id| call_id_ok(id)) {
+            started.call_id = CallId::new(id.clone());
+        }
         self.codec = started.codec;
         self.law = law_of(started.codec);
         self.call_id = Some(started.call_id.clone());
@@ -556,7 +577,21 @@ where
 
     async fn handle_inbound(&mut self, ev: Inbound, now: Instant) -> Result<(), Exit> {
         match ev {
-            Inbound::Audio { payload, .. } => self.inbound_audio(&payload, now),
+            Inbound::Audio { payload, ts_ms } => {
+                // Frames in media-timestamp order: the DTMF detector needs contiguous audio.
+                let samples = payload.len() / self.codec.bytes_per_sample();
+                let duration_ms = (samples / (FRAME_SAMPLES / 20)) as u64;
+                let mut frames: Vec<Vec<u8>> = Vec::new();
+                let pushed = self
+                    .reorder
+                    .push(ts_ms, duration_ms, payload, |f| frames.push(f.to_vec()));
+                if pushed == Pushed::Late {
+                    self.shared.stats.inc("ivr_media_frames_late_total", &[]);
+                }
+                for f in frames {
+                    self.inbound_audio(&f, now);
+                }
+            }
             Inbound::Dtmf { digit } => self.digit(digit, DigitSource::Gateway, now),
             Inbound::MarkEchoed { name } => {
                 if !name.starts_with(EVENT_MARK_PREFIX) {
@@ -704,7 +739,7 @@ where
                 utterances,
                 language,
                 repeat,
-                ..
+                barge_in,
             } => {
                 if self.current.take().is_some() {
                     self.clear(now).await?;
@@ -712,10 +747,16 @@ where
                 match Playback::new(&self.prompts, &utterances, &language) {
                     Ok(pb) => {
                         let pb = if repeat { pb.looping() } else { pb };
+                        let label = label_of(&utterances);
+                        // Tells a simulator (or a gateway log) what starts now and whether a
+                        // key may cut it short; echoes of it are ignored.
+                        let keys = if barge_in { "barge" } else { "hold" };
+                        let name = format!("{EVENT_MARK_PREFIX}play:{}:{keys}", mark_safe(&label));
+                        self.send_event_mark(&name).await?;
                         self.current = Some(Current {
                             tag: Tag::Call(playback),
                             playback: pb,
-                            label: label_of(&utterances),
+                            label,
                         });
                     }
                     Err(e) => {

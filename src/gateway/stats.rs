@@ -57,6 +57,10 @@ const HELP: &[(&str, &str)] = &[
         "ivr_media_frames_dropped_total",
         "Inbound frames discarded, by reason.",
     ),
+    (
+        "ivr_media_frames_late_total",
+        "Inbound frames older than audio already passed on (reorder window exceeded).",
+    ),
 ];
 
 impl Stats {

@@ -59,8 +59,17 @@ impl std::str::FromStr for DtmfMode {
 /// One step of the caller's script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Press a key (80 ms tone, 80 ms gap).
+    /// Press a key (80 ms tone, 80 ms gap) as a caller would: once the engine is playing a
+    /// prompt a key may cut short (it names each prompt as it starts, with whether keys are
+    /// taken), a short reaction time after it started, and only after the engine had time to
+    /// act on the previous key. Keys of one entry (a merchant id) follow each other.
     Key(Digit),
+    /// Press a key now, whatever the engine is doing (script `!5`).
+    KeyNow(Digit),
+    /// Wait until something was heard since the last `After`: a prompt that played to its
+    /// end (by label), a prompt that started (`playing:<label>`), `queued`, `transfer` or
+    /// `cleared` (script `after:welcome_95017`, `after:playing:menu_95017_main`).
+    After(String),
     /// Stay silent this long.
     Wait(Duration),
     /// Wait until the audio buffered so far has played (the current prompt ended).
@@ -73,12 +82,24 @@ pub enum Step {
     SendBinary(Vec<u8>),
 }
 
-/// Parses a key script: `"1 wait:2s 0"`, `"12#"` (three keys), `quiet` (until the current
-/// prompt has played), `hangup`.
+/// Parses a key script: `"1 wait:2s 0"`, `"12#"` (three keys), `!5` (press now, even during
+/// a prompt that ignores keys), `after:welcome_95017` / `after:queued` (until heard), `quiet`
+/// (until the current prompt has played), `hangup`.
 pub fn parse_keys(script: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for word in script.split_whitespace() {
-        if let Some(d) = word.strip_prefix("wait:") {
+        if let Some(what) = word.strip_prefix("after:") {
+            if what.is_empty() {
+                return Err("after: needs a prompt id, queued, transfer or cleared".into());
+            }
+            steps.push(Step::After(what.to_owned()));
+        } else if let Some(keys) = word.strip_prefix('!') {
+            for c in keys.chars() {
+                let digit =
+                    Digit::new(c).ok_or_else(|| format!("{c:?} in {word:?} is not a key"))?;
+                steps.push(Step::KeyNow(digit));
+            }
+        } else if let Some(d) = word.strip_prefix("wait:") {
             steps.push(Step::Wait(crate::gateway::config::parse_duration(d)?));
         } else if word == "hangup" {
             steps.push(Step::Hangup);
@@ -87,7 +108,10 @@ pub fn parse_keys(script: &str) -> Result<Vec<Step>, String> {
         } else {
             for c in word.chars() {
                 let digit = Digit::new(c).ok_or_else(|| {
-                    format!("{c:?} in {word:?} is not a key (0-9 * # A-D, wait:2s, quiet, hangup)")
+                    format!(
+                        "{c:?} in {word:?} is not a key (0-9 * # A-D, !5, wait:2s, after:ID, \
+                         quiet, hangup)"
+                    )
                 })?;
                 steps.push(Step::Key(digit));
             }
@@ -121,8 +145,14 @@ pub struct DialOptions {
     pub send_start: bool,
     /// Give up after this long.
     pub max_duration: Duration,
-    /// After the script, hang up after this long if the engine has not ended the call.
+    /// Hang up this long after the script ended and the last prompt was heard (music on hold
+    /// does not count), if the engine has not ended the call.
     pub linger: Duration,
+    /// The URL path to dial instead of the dialect's (`/twilio/95017`, `/k/<token>/twilio`).
+    pub path: Option<String>,
+    /// Send inbound media in swapped pairs (frame 2 before frame 1, ...), with correct
+    /// timestamps, as a gateway whose frames overtake each other would.
+    pub swap_frames: bool,
 }
 
 impl DialOptions {
@@ -141,6 +171,8 @@ impl DialOptions {
             send_start: true,
             max_duration: Duration::from_secs(120),
             linger: Duration::from_secs(30),
+            path: None,
+            swap_frames: false,
         }
     }
 }
@@ -182,6 +214,13 @@ pub enum Heard {
     Transfer {
         /// The target.
         target: String,
+    },
+    /// The engine started a prompt (its audio follows in the same breath).
+    Playing {
+        /// The prompt ids.
+        label: String,
+        /// Whether a key may cut it short.
+        barge_in: bool,
     },
 }
 
@@ -244,6 +283,22 @@ impl Transcript {
         })
     }
 
+    /// The prompts the engine started, in order (heard to the end or not).
+    pub fn started(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|(_, h)| match h {
+                Heard::Playing { label, .. } => Some(label.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When the first event matching `pred` happened.
+    pub fn first_at(&self, pred: impl Fn(&Heard) -> bool) -> Option<Duration> {
+        self.events.iter().find(|(_, h)| pred(h)).map(|(t, _)| *t)
+    }
+
     /// Whether any barge-in clear happened.
     pub fn was_cleared(&self) -> bool {
         self.events
@@ -272,6 +327,14 @@ impl fmt::Display for Transcript {
                     writeln!(f, "{t:7.2}s  queued   {queue} (priority {class})")?;
                 }
                 Heard::Transfer { target } => writeln!(f, "{t:7.2}s  transfer {target}")?,
+                Heard::Playing { label, barge_in } => {
+                    let keys = if *barge_in {
+                        "keys cut it short"
+                    } else {
+                        "no keys"
+                    };
+                    writeln!(f, "{t:7.2}s  playing  {label} ({keys})")?;
+                }
             }
         }
         let (at, left) = &self.left;
@@ -321,9 +384,59 @@ struct Caller {
     segment_frames: u32,
     outgoing: VecDeque<i16>,
     frames_sent: u64,
+    /// The last prompt the engine started takes keys.
+    listening: bool,
+    /// When the engine last started a prompt.
+    announced_at: Option<Instant>,
+    /// When the last key was pressed.
+    pressed_at: Option<Instant>,
+    /// Events before this index were already matched by an `After` step.
+    matched_upto: usize,
+    /// A frame held back to be sent after its successor (`swap_frames`).
+    held: Option<Message>,
 }
 
+/// Time a caller takes to react to a prompt that just started.
+const REACTION: Duration = Duration::from_millis(300);
+/// Time left to the engine to start a new prompt after a key before the next key is pressed
+/// into the same one.
+const SETTLE: Duration = Duration::from_millis(500);
+
 impl Caller {
+    /// Whether a key may be pressed now (see [`Step::Key`]).
+    fn ready_for_key(&self, now: Instant) -> bool {
+        let Some(announced) = self.announced_at else {
+            return false;
+        };
+        // After a key, wait for the engine to start its next prompt, or, when none comes (the
+        // middle of a digit entry), for SETTLE.
+        let settled = self
+            .pressed_at
+            .is_none_or(|p| announced > p || now >= p + SETTLE);
+        settled && now >= announced + REACTION && self.listening
+    }
+
+    /// Whether something matching `what` was heard since the last match; consumes it.
+    fn take_heard(&mut self, what: &str) -> bool {
+        let found = self.events[self.matched_upto..]
+            .iter()
+            .position(|(_, h)| match h {
+                Heard::Prompt { label, .. } => label == what,
+                Heard::Playing { label, .. } => what.strip_prefix("playing:") == Some(label),
+                Heard::Queued { .. } => what == "queued",
+                Heard::Transfer { .. } => what == "transfer",
+                Heard::Cleared { .. } => what == "cleared",
+                _ => false,
+            });
+        match found {
+            Some(i) => {
+                self.matched_upto += i + 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn at(&self) -> Duration {
         self.t0.elapsed()
     }
@@ -364,6 +477,15 @@ impl Caller {
             });
         } else if let Some(t) = rest.strip_prefix("transfer:") {
             self.note(Heard::Transfer { target: t.into() });
+        } else if let Some(p) = rest.strip_prefix("play:") {
+            let (label, keys) = p.rsplit_once(':').unwrap_or((p, ""));
+            let barge_in = keys == "barge";
+            self.listening = barge_in;
+            self.announced_at = Some(Instant::now());
+            self.note(Heard::Playing {
+                label: label.into(),
+                barge_in,
+            });
         }
     }
 
@@ -437,6 +559,7 @@ impl Caller {
         } else {
             self.outgoing.extend(std::iter::repeat_n(0, 1280));
         }
+        self.pressed_at = Some(Instant::now());
         self.note(Heard::Pressed(digit));
     }
 
@@ -497,7 +620,8 @@ impl Caller {
                     "media": {
                         "track": "inbound",
                         "chunk": self.frames_sent.to_string(),
-                        "timestamp": (self.frames_sent * 20).to_string(),
+                        // Real streams start at a small offset, then +20 ms a frame.
+                        "timestamp": (100 + self.frames_sent * 20).to_string(),
                         "payload": BASE64.encode(&frame),
                     }
                 })
@@ -578,10 +702,10 @@ fn read_engine(dialect: DialectKind, msg: &Message) -> FromEngine {
 
 /// Dials the engine and plays the caller's script in real time.
 pub async fn dial(opts: DialOptions) -> Result<Transcript, SimError> {
-    let path = match opts.dialect {
-        DialectKind::Twilio => "/twilio",
-        DialectKind::Asterisk => "/asterisk",
-    };
+    let path = opts.path.clone().unwrap_or_else(|| match opts.dialect {
+        DialectKind::Twilio => "/twilio".to_owned(),
+        DialectKind::Asterisk => "/asterisk".to_owned(),
+    });
     let url = format!("{}{}", opts.url.trim_end_matches('/'), path);
     let mut request = url
         .as_str()
@@ -623,6 +747,11 @@ pub async fn dial(opts: DialOptions) -> Result<Transcript, SimError> {
         segment_frames: 0,
         outgoing: VecDeque::new(),
         frames_sent: 0,
+        listening: false,
+        announced_at: None,
+        pressed_at: None,
+        matched_upto: 0,
+        held: None,
     };
     let left = run_caller(&mut c, ws).await;
     Ok(Transcript {
@@ -669,7 +798,15 @@ where
                 if wait_until.is_none_or(|t| now >= t) && c.outgoing.is_empty() {
                     wait_until = None;
                     match steps.pop_front() {
-                        Some(Step::Key(d)) => {
+                        Some(Step::Key(d)) if !c.ready_for_key(now) => {
+                            steps.push_front(Step::Key(d));
+                        }
+                        Some(Step::After(what)) => {
+                            if !c.take_heard(&what) {
+                                steps.push_front(Step::After(what));
+                            }
+                        }
+                        Some(Step::Key(d) | Step::KeyNow(d)) => {
                             c.press(d);
                             if c.opts.dtmf != DtmfMode::InBand
                                 && ws.send(c.dtmf_message(d)).await.is_err()
@@ -705,7 +842,23 @@ where
                         }
                         None => {
                             let done = *script_done_at.get_or_insert(now);
-                            if now >= done + c.opts.linger {
+                            // Linger counts from the end of the script or the last prompt
+                            // event, whichever is later: a caller listens to the end.
+                            let last_heard = c
+                                .events
+                                .iter()
+                                .rev()
+                                .find(|(_, h)| {
+                                    matches!(h, Heard::Prompt { .. } | Heard::Playing { .. })
+                                })
+                                .map(|(at, _)| c.t0 + *at);
+                            let done = last_heard.map_or(done, |h| h.max(done));
+                            // Still hearing a prompt (music on hold aside): keep listening.
+                            let hearing = c.buffered_frames() > 0
+                                && !c.events.iter().any(|(_, h)| matches!(h, Heard::Queued { .. }));
+                            if hearing {
+                                script_done_at = Some(now);
+                            } else if now >= done + c.opts.linger {
                                 let _ = ws.close(None).await;
                                 return Left::CallerHungUp;
                             }
@@ -713,7 +866,21 @@ where
                     }
                 }
                 let frame = c.media_message();
-                if ws.send(frame).await.is_err() {
+                let out = if !c.opts.swap_frames {
+                    Some(frame)
+                } else if let Some(first) = c.held.take() {
+                    // The later frame overtakes the earlier one.
+                    if ws.send(frame).await.is_err() {
+                        return closed_left(&mut ws).await;
+                    }
+                    Some(first)
+                } else {
+                    c.held = Some(frame);
+                    None
+                };
+                if let Some(out) = out
+                    && ws.send(out).await.is_err()
+                {
                     return closed_left(&mut ws).await;
                 }
                 for m in c.play_tick() {

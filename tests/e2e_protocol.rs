@@ -1,0 +1,370 @@
+//! Gateway protocol behaviour end to end over loopback sockets, on a small synthetic line with
+//! short prompts (see `common::LINE`): barge-in, hang-up in mid-prompt, a second socket for a
+//! running call, every kind of malformed input, upgrade authentication, and a gateway that
+//! stops reading. Each malformed or hostile call ends alone while a normal call on the same
+//! server carries on.
+
+// Test fixtures: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures_util::future::join_all;
+use futures_util::{SinkExt as _, StreamExt as _};
+use ivr::gateway::auth::twilio_signature;
+use ivr::sim::{self, DialOptions, Heard, Left, Step, Transcript};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The script of a normal caller: the emergency key during the menu, hang up once queued.
+const GOOD: &str = "1 after:queued hangup";
+
+fn assert_good(t: &Transcript) {
+    assert_eq!(t.started().first().copied(), Some("welcome"), "{t}");
+    assert_eq!(t.queued(), Some(("general", "emergency")), "{t}");
+    assert_eq!(t.left.1, Left::CallerHungUp, "{t}");
+}
+
+fn start_json(call_sid: &str) -> String {
+    serde_json::json!({
+        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+        "start": {"accountSid": "AC1", "streamSid": "MZ1", "callSid": call_sid,
+                  "tracks": ["inbound"],
+                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                  "customParameters": {"To": "95017", "From": "+8613800000000"}}
+    })
+    .to_string()
+}
+
+fn closed_with(t: &Transcript, code: u16, reason: &str) {
+    match &t.left.1 {
+        Left::EngineClosed { code: c, reason: r } => {
+            assert_eq!((*c, r.as_str()), (code, reason), "{t}");
+        }
+        other => panic!("expected a close {code} {reason:?}, got {other:?}\n{t}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_during_a_prompt_clears_the_gateway_and_the_next_prompt_follows_at_once() {
+    let e = common::test_line(|_| {}).await;
+    let t = sim::dial(e.dial("95017", GOOD)).await.unwrap();
+    println!("{t}");
+    assert_good(&t);
+    let i = t
+        .events
+        .iter()
+        .position(|(_, h)| matches!(h, Heard::Cleared { .. }))
+        .expect("a clear");
+    let (cleared_at, cleared) = &t.events[i];
+    let Heard::Cleared { discarded } = cleared else {
+        unreachable!()
+    };
+    // Audio is sent at most 200 ms ahead, so little is left to discard.
+    assert!(*discarded <= Duration::from_millis(220), "{t}");
+    // The key came just before; the next prompt (music on hold) follows with nothing of the
+    // old prompt in between (only the queue notice).
+    assert!(matches!(t.events[i - 1].1, Heard::Pressed(_)), "{t}");
+    let (next_at, next) = t.events[i + 1..]
+        .iter()
+        .find(|(_, h)| !matches!(h, Heard::Queued { .. }))
+        .expect("a next prompt");
+    assert!(
+        matches!(next, Heard::Playing { label, .. } if label == "hold_music"),
+        "{t}"
+    );
+    println!(
+        "barge-in: clear {:?} after the key press began, next prompt {:?} after the clear",
+        *cleared_at - t.events[i - 1].0,
+        *next_at - *cleared_at
+    );
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_mid_prompt_ends_the_call_once_and_frees_its_slot() {
+    let e = common::test_line(|_| {}).await;
+    let t = sim::dial(e.dial("95017", "after:playing:menu_main wait:500ms hangup"))
+        .await
+        .unwrap();
+    assert_eq!(t.left.1, Left::CallerHungUp, "{t}");
+    assert!(
+        t.prompts().len() == 1,
+        "the menu was not heard to its end: {t}"
+    );
+    // The session notices the hang-up and ends the call exactly once.
+    for _ in 0..50 {
+        if e.shared.registry.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(e.shared.registry.is_empty());
+    assert_eq!(
+        e.counter(
+            "ivr_calls_ended_total",
+            &[("gateway", "twilio"), ("outcome", "caller_hung_up")]
+        ),
+        1
+    );
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_socket_for_a_running_call_is_refused_and_the_first_carries_on() {
+    let e = common::test_line(|_| {}).await;
+    let first = e.dial("95017", &format!("wait:1s {GOOD}"));
+    let mut second = e.dial("95017", "");
+    second.call_id = first.call_id.clone();
+    let a = sim::dial(first);
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim::dial(second).await
+    };
+    let (a, b) = tokio::join!(a, b);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    closed_with(&b, 1008, "duplicate stream for this call");
+    assert!(b.started().is_empty(), "the flow never runs twice: {b}");
+    assert_good(&a);
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason() {
+    let e = common::test_line(|c| {
+        c.start_timeout = Duration::from_secs(1);
+        c.max_message_bytes = 16 * 1024;
+    })
+    .await;
+    let media = |payload: &str| {
+        serde_json::json!({"event": "media", "sequenceNumber": "3", "streamSid": "MZ1",
+            "media": {"track": "inbound", "chunk": "1", "timestamp": "20", "payload": payload}})
+        .to_string()
+    };
+    let good_frame = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+    // (what, steps, send start, expected close reason, counted reason)
+    let cases: Vec<(&str, Vec<Step>, bool, &str, &str)> = vec![
+        (
+            "bad json",
+            vec![Step::SendText("{\"event\": media".into())],
+            true,
+            "bad_json",
+            "bad_json",
+        ),
+        (
+            "bad base64",
+            vec![Step::SendText(media("@@not base64@@"))],
+            true,
+            "bad_base64",
+            "bad_base64",
+        ),
+        (
+            "binary frame",
+            vec![Step::SendBinary(vec![0xff; 160])],
+            true,
+            "unexpected_binary",
+            "unexpected_binary",
+        ),
+        (
+            "oversize",
+            vec![Step::SendText(media(&"A".repeat(20_000)))],
+            true,
+            "oversize",
+            "oversize",
+        ),
+        (
+            "media, never a start",
+            vec![Step::SendText(media(&good_frame))],
+            false,
+            "no start",
+            "start_timeout",
+        ),
+        ("nothing at all", vec![], false, "no start", "start_timeout"),
+    ];
+    let bad = cases.iter().map(|(what, steps, start, _, _)| {
+        let mut o = e.dial("95017", "");
+        o.steps = steps.clone();
+        o.send_start = *start;
+        o.linger = Duration::from_secs(4);
+        async move { (*what, sim::dial(o).await.unwrap()) }
+    });
+    let good = sim::dial(e.dial("95017", &format!("wait:1500ms {GOOD}")));
+    let (bad, good) = tokio::join!(join_all(bad), good);
+    for ((what, t), (_, _, _, close, counted)) in bad.iter().zip(&cases) {
+        closed_with(t, 1008, close);
+        assert!(t.queued().is_none(), "{what}: {t}");
+        assert!(
+            e.counter(
+                "ivr_ws_protocol_errors_total",
+                &[("gateway", "twilio"), ("reason", counted)]
+            ) >= 1,
+            "{what}: reason {counted} counted"
+        );
+    }
+    assert_good(&good.unwrap());
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_before_start_is_kept_and_the_call_runs_once_start_arrives() {
+    let e = common::test_line(|_| {}).await;
+    let url = format!("{}/twilio", e.url);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let frame = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+    for n in 0..5 {
+        let m = serde_json::json!({"event": "media", "sequenceNumber": (n + 1).to_string(),
+            "streamSid": "MZ1", "media": {"track": "inbound", "chunk": (n + 1).to_string(),
+            "timestamp": (n * 20).to_string(), "payload": frame}});
+        ws.send(Message::text(m.to_string())).await.unwrap();
+    }
+    ws.send(Message::text(start_json("CAearly"))).await.unwrap();
+    // The engine greets: a mark names the prompt it starts.
+    let greeted = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m
+                && t.contains("ev:play:welcome")
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(greeted);
+    assert_eq!(
+        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        1
+    );
+    drop(ws);
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_with_a_bad_or_missing_twilio_signature_are_refused_before_any_call() {
+    let e = common::test_line(|c| {
+        c.public_base_url = Some("wss://ivr.example.com".into());
+        c.resolve_secrets(|name| (name == "TWILIO_AUTH_TOKEN").then(|| "s3cret".to_owned()));
+    })
+    .await;
+    let with_sig = |sig: Option<String>| {
+        let mut o = e.dial("95017", GOOD);
+        o.path = Some("/twilio/95017".into());
+        if let Some(sig) = sig {
+            o.headers.push(("X-Twilio-Signature".into(), sig));
+        }
+        o
+    };
+    let right = twilio_signature("s3cret", "wss://ivr.example.com/twilio/95017", &[]);
+    let wrong = twilio_signature("guess", "wss://ivr.example.com/twilio/95017", &[]);
+    // Signed over https:// instead of the wss:// URL Twilio dialled: refused too.
+    let https = twilio_signature("s3cret", "https://ivr.example.com/twilio/95017", &[]);
+    let (missing, bad, scheme, good) = tokio::join!(
+        sim::dial(with_sig(None)),
+        sim::dial(with_sig(Some(wrong))),
+        sim::dial(with_sig(Some(https))),
+        sim::dial(with_sig(Some(right))),
+    );
+    assert_eq!(missing.unwrap().left.1, Left::Refused(401));
+    assert_eq!(bad.unwrap().left.1, Left::Refused(403));
+    assert_eq!(scheme.unwrap().left.1, Left::Refused(403));
+    assert_good(&good.unwrap());
+    assert_eq!(
+        e.counter(
+            "ivr_ws_handshakes_rejected_total",
+            &[("reason", "bad_signature")]
+        ),
+        2
+    );
+    assert_eq!(
+        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        1,
+        "no call existed for a refused upgrade"
+    );
+    e.shutdown().await;
+}
+
+// Known gap: the kernel send buffer of an accepted socket autotunes to megabytes, so at the
+// real-time rate of paced prompts (~11 KB/s) a stalled gateway takes minutes to block our
+// writes. Needs SO_SNDBUF set small on accepted sockets (socket2) to run in seconds.
+#[ignore = "the kernel send buffer takes minutes to fill at real-time rate; see above"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_stops_reading_meets_bounded_buffers_and_its_call_is_ended() {
+    let e = common::test_line(|c| {
+        c.max_outbound_bytes = 16 * 1024;
+        c.write_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let addr = e.url.trim_start_matches("ws://").parse().unwrap();
+    let stalled = async {
+        // A tiny receive window so the kernel buffers fill quickly.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(format!("{}/twilio", e.url), stream)
+            .await
+            .unwrap();
+        ws.send(Message::text(start_json("CAstalled")))
+            .await
+            .unwrap();
+        // Press 1 as an event once the menu plays (into the queue: music on hold never ends),
+        // then keep sending silence with proper timestamps and never read.
+        let dtmf = serde_json::json!({"event": "dtmf", "streamSid": "MZ1", "sequenceNumber": "2",
+            "dtmf": {"track": "inbound_track", "digit": "1"}});
+        // Marks are never echoed: the greeting counts as played after the mark grace (2 s).
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        ws.send(Message::text(dtmf.to_string())).await.unwrap();
+        let frame = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
+        let media = |n: u64| {
+            serde_json::json!({"event": "media", "sequenceNumber": (n + 3).to_string(),
+                "streamSid": "MZ1", "media": {"track": "inbound", "chunk": n.to_string(),
+                "timestamp": (n * 20).to_string(), "payload": frame}})
+            .to_string()
+        };
+        let mut n = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            let ended = e.counter(
+                "ivr_calls_ended_total",
+                &[("gateway", "twilio"), ("outcome", "slow_consumer")],
+            );
+            if ended > 0 {
+                return true;
+            }
+            n += 1;
+            if ws.send(Message::text(media(n))).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        e.counter(
+            "ivr_calls_ended_total",
+            &[("gateway", "twilio"), ("outcome", "slow_consumer")],
+        ) > 0
+    };
+    let good = async {
+        let mut o = e.dial("95017", &format!("wait:1s {GOOD}"));
+        o.max_duration = Duration::from_secs(60);
+        sim::dial(o).await.unwrap()
+    };
+    let (ended, good) = tokio::join!(stalled, good);
+    assert!(
+        ended,
+        "the stalled call was ended as a slow consumer:\n{}",
+        e.shared.stats.render()
+    );
+    assert_good(&good);
+    e.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_overtake_each_other_still_carry_the_caller_s_tones() {
+    let e = common::test_line(|_| {}).await;
+    let mut o: DialOptions = e.dial("95017", GOOD);
+    o.swap_frames = true;
+    let t = sim::dial(o).await.unwrap();
+    assert_good(&t);
+    e.shutdown().await;
+}
