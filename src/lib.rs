@@ -41,6 +41,7 @@ pub mod cli;
 pub mod flow;
 pub mod gateway;
 pub mod ids;
+pub mod load;
 pub mod media;
 pub mod queue;
 pub mod sim;

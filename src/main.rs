@@ -71,6 +71,8 @@ enum Command {
     Serve(ivr::cli::serve::ServeArgs),
     /// Call the engine as a gateway would and print what the caller heard.
     Dial(ivr::cli::dial::DialArgs),
+    /// Drive N simulated calls at the engine (and the bare baseline) and report capacity.
+    Load(ivr::cli::load::LoadArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
         Command::Serve(args) => return ivr::cli::serve::run(&args),
         Command::Dial(args) => return ivr::cli::dial::run(&args),
+        Command::Load(args) => return ivr::cli::load::run(&args),
         Command::Prompts { action } => {
             return match action {
                 PromptsCommand::Check {

@@ -5,6 +5,7 @@
 pub mod cdr;
 pub mod dial;
 pub mod healthcheck;
+pub mod load;
 pub mod prompts;
 pub mod serve;
 pub mod validate;
