@@ -120,9 +120,20 @@ fn main() -> ExitCode {
         ),
         Command::Schema => ivr::cli::validate::print_schema(&mut out),
         Command::Cdr { action } => return ivr::cli::cdr::run(action),
-        Command::Serve(args) => return ivr::cli::serve::run(&args),
-        Command::Dial(args) => return ivr::cli::dial::run(&args),
-        Command::Load(args) => return ivr::cli::load::run(&args),
+        // These run a multi-thread runtime whose workers log to stdout: this thread must
+        // not hold the stdout lock while they run, or the first log line deadlocks.
+        Command::Serve(args) => {
+            drop(out);
+            return ivr::cli::serve::run(&args);
+        }
+        Command::Dial(args) => {
+            drop(out);
+            return ivr::cli::dial::run(&args);
+        }
+        Command::Load(args) => {
+            drop(out);
+            return ivr::cli::load::run(&args);
+        }
         Command::Prompts { action } => {
             return match action {
                 PromptsCommand::Check {

@@ -249,7 +249,7 @@ impl Line {
                     let now = Instant::now();
                     match msg {
                         Some(Ok(Message::Text(t))) => {
-                            if let Err(e) = self.from_engine(ctl, now, t.as_str()).await {
+                            if let Err(e) = self.heard(ctl, now, t.as_str()).await {
                                 return e;
                             }
                         }
@@ -403,7 +403,7 @@ impl Line {
         }
     }
 
-    async fn from_engine(&mut self, ctl: &Ctl, now: Instant, text: &str) -> Result<(), Ended> {
+    async fn heard(&mut self, ctl: &Ctl, now: Instant, text: &str) -> Result<(), Ended> {
         match wire::classify(text) {
             FromEngine::Media(bytes) => {
                 if self.next == Await::Audio {
