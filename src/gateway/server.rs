@@ -367,7 +367,12 @@ impl Server {
 }
 
 fn ws_config(cfg: &ServeConfig) -> WebSocketConfig {
+    // tungstenite zero-fills `read_buffer_size` bytes before every socket read (128 KiB by
+    // default): with one small message per 20 ms frame that memset was a quarter of the
+    // engine's CPU and most of its memory per call (BENCHMARKS.md). Messages larger than this
+    // still arrive; the buffer grows as needed.
     WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
         .max_message_size(Some(cfg.max_message_bytes))
         .max_frame_size(Some(cfg.max_message_bytes))
         .write_buffer_size(0)

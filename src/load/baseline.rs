@@ -65,6 +65,7 @@ fn stored_tone() -> Arc<[u8]> {
 /// The engine's media listener settings (its `ws_config` with the default limits).
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024))
         .write_buffer_size(0)
