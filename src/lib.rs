@@ -42,6 +42,7 @@ pub mod flow;
 pub mod flowtest;
 pub mod gateway;
 pub mod ids;
+pub mod load;
 pub mod media;
 pub mod queue;
 pub mod sim;

@@ -97,6 +97,8 @@ enum Command {
     Dial(ivr::cli::dial::DialArgs),
     /// Simulated agents: log in over the agents API and take offered calls.
     Agents(ivr::cli::agents::AgentsArgs),
+    /// Drive N simulated calls at the engine (and the bare baseline) and report capacity.
+    Load(ivr::cli::load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -134,6 +136,10 @@ fn main() -> ExitCode {
         Command::Dial(args) => {
             drop(out);
             return ivr::cli::dial::run(&args);
+        }
+        Command::Load(args) => {
+            drop(out);
+            return ivr::cli::load::run(&args);
         }
         Command::Agents(args) => {
             drop(out);

@@ -7,6 +7,7 @@ pub mod cdr;
 pub mod dial;
 pub mod dtmf;
 pub mod healthcheck;
+pub mod load;
 pub mod prompts;
 pub mod serve;
 pub mod test;

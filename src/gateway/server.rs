@@ -414,7 +414,7 @@ fn load_with_agents(
 fn ws_config(cfg: &ServeConfig) -> WebSocketConfig {
     // tungstenite zero-fills `read_buffer_size` bytes before every socket read (128 KiB by
     // default): with one small message per 20 ms frame that memset was a quarter of the
-    // engine's CPU and most of its memory per call. Messages larger than this
+    // engine's CPU and most of its memory per call (BENCHMARKS.md). Messages larger than this
     // still arrive; the buffer grows as needed.
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
