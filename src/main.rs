@@ -90,6 +90,10 @@ enum Command {
         /// Show every case with its path and a transcript of inputs and actions.
         #[arg(long, short)]
         verbose: bool,
+        /// Time playbacks with the recorded prompts in this folder (default: 1 s per
+        /// utterance, so results do not depend on the audio).
+        #[arg(long)]
+        audio: Option<PathBuf>,
     },
     /// Serve calls: media WebSocket listener and admin listener.
     Serve(ivr::cli::serve::ServeArgs),
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
             min_coverage,
             prompts,
             verbose,
+            audio,
         } => {
             let opts = TestOptions {
                 paths,
@@ -178,6 +183,7 @@ fn main() -> ExitCode {
                 format,
                 min_coverage,
                 verbose,
+                audio,
             };
             ivr::cli::test::test(&opts, &mut out, &mut std::io::stderr().lock())
         }

@@ -242,3 +242,34 @@ cases:
     assert!(out.contains("no test ran"), "{out}");
     assert!(!out.contains("PASS"), "{out}");
 }
+
+#[test]
+fn recorded_audio_times_the_playbacks() {
+    let dir = workspace(&[("hotline.yaml", PASSING)]);
+    let audio = dir.path().join("audio-prompts");
+    let (zh, shared) = (audio.join("zh-CN"), audio.join("shared"));
+    for folder in [&zh, &audio.join("en-US"), &shared] {
+        fs::create_dir_all(folder).unwrap();
+    }
+    // The store wants the spoken numbers and digits; 20 ms each will do.
+    for prompt in ivr::media::prompts::SPOKEN_NUMBER_PROMPTS.iter() {
+        let file = shared.join(format!("{prompt}.wav"));
+        ivr::media::wav::write_wav_8k(&file, &[1000i16; 160]).unwrap();
+    }
+    // A 3 s welcome; every other prompt has no audio and counts one second.
+    ivr::media::wav::write_wav_8k(&zh.join("welcome_95017.wav"), &vec![1000i16; 24_000]).unwrap();
+    let (code, out) = ivr_test(
+        dir.path(),
+        &["--verbose", "--audio", audio.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    // The key goes in once the welcome (3 s) and the menu greeting (1 s) have been heard.
+    assert!(out.contains("+4.000s <- key 1"), "{out}");
+    let (_, nominal) = ivr_test(dir.path(), &["--verbose"]);
+    assert!(nominal.contains("+2.000s <- key 1"), "{nominal}");
+    // Audio that does not load is reported, and no test runs.
+    let empty = dir.path().join("no-audio");
+    let (code, out) = ivr_test(dir.path(), &["--audio", empty.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not load, so no test ran"), "{out}");
+}

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::flow::{LoadOptions, load};
-use crate::flowtest::{self, Nominal};
+use crate::flowtest::{self, Nominal, PromptDurations};
+use crate::ids::Language;
+use crate::media::prompts::PromptStore;
 
 /// Output format of `ivr test`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +35,9 @@ pub struct TestOptions {
     pub min_coverage: f64,
     /// Print every case with its path and transcript, not only failures.
     pub verbose: bool,
+    /// A prompt folder (`<dir>/<language>/<id>.wav`) whose recorded lengths time the
+    /// playbacks; `None`: one second per utterance.
+    pub audio: Option<PathBuf>,
 }
 
 /// Reads a percentage between 0 and 100 (for `--min-coverage`).
@@ -88,10 +93,42 @@ pub fn test(opts: &TestOptions, out: &mut dyn Write, err: &mut dyn Write) -> std
         writeln!(err, "no flow tests (`kind: test` files) found")?;
     }
     let set = Arc::new(set);
+    let store = match &opts.audio {
+        None => None,
+        Some(dir) => {
+            let mut languages: Vec<Language> = Vec::new();
+            for flow in &set.flows {
+                for l in &flow.languages {
+                    if !languages.contains(l) {
+                        languages.push(l.clone());
+                    }
+                }
+            }
+            match PromptStore::load(dir, &languages) {
+                Ok(store) => Some(store),
+                Err(errors) => {
+                    for e in &errors {
+                        writeln!(out, "error: {e}")?;
+                    }
+                    writeln!(
+                        out,
+                        "the prompt audio under {} does not load, so no test ran",
+                        dir.display()
+                    )?;
+                    return Ok(1);
+                }
+            }
+        }
+    };
+    let nominal = Nominal::default();
+    let durations: &dyn PromptDurations = match &store {
+        Some(store) => store,
+        None => &nominal,
+    };
     // The only clock read: the origin of every case's virtual clock. Results do not depend
     // on it.
     let origin = Instant::now();
-    let report = flowtest::run(&set, &loaded.tests, &Nominal::default(), origin);
+    let report = flowtest::run(&set, &loaded.tests, durations, origin);
     match opts.format {
         TestFormat::Text => flowtest::write_text(&report, opts.min_coverage, opts.verbose, out)?,
         TestFormat::Json => flowtest::write_json(&report, opts.min_coverage, out)?,
