@@ -1,12 +1,12 @@
 //! One call's footprint outside the call: its metric series and its call record.
 //!
-//! The session feeds a [`CallTrace`] every event the call core emits, the queue it joined and,
+//! The session feeds a `CallTrace` every event the call core emits, the queue it joined and,
 //! once, how the session ended. The trace keeps the live picture (`ivr_calls_active`,
 //! `ivr_calls_in_node`) right at every moment, counts node entries and menu failures, and
 //! writes the call record twice: a start row when the call is routed and the complete row when
 //! it ends. Writing goes through the record store's channel and never waits on the disk.
 //!
-//! A trace dropped without [`CallTrace::finish`] (a panicking session) still ends its series
+//! A trace dropped without `CallTrace::finish` (a panicking session) still ends its series
 //! and closes its record, as an error. Labels are flow, node, queue and class ids from the
 //! loaded flows and fixed outcome names; never a call id, number or digit. Secure values are
 //! recorded as collected, never with their value.
