@@ -126,7 +126,9 @@ async fn terminate() {
 
 /// Runs `ivr serve` to completion; exit 0 after a clean drain.
 pub fn run(args: &ServeArgs) -> ExitCode {
+    // Colour only on a terminal: journald, docker and files get plain text.
     let _ = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
