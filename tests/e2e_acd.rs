@@ -319,3 +319,60 @@ async fn callers_on_three_lines_reach_agents_in_priority_order_and_each_call_lea
     assert_eq!(stranger.outcome.as_deref(), Some("not_in_service"));
     assert!(version["version"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_api_walks_an_agent_through_its_states_and_refuses_what_it_cannot_do() {
+    let e = common::test_line(|_| {}).await;
+    let state = |body: &str| -> String {
+        let agents: serde_json::Value = serde_json::from_str(body).unwrap();
+        let me = agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "a1")
+            .cloned()
+            .unwrap_or_default();
+        me["state"].as_str().unwrap_or("").to_owned()
+    };
+    let (status, body) = e
+        .http(
+            "POST",
+            "/api/agents/a1/login",
+            r#"{"queues": ["general"], "sip": "sip:a1@pbx.invalid"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = e
+        .http("POST", "/api/agents/a1/not-ready", r#"{"reason": "lunch"}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        state(&e.http("GET", "/api/agents", "").await.1),
+        "not_ready"
+    );
+    let (status, _) = e.http("POST", "/api/agents/a1/ready", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(state(&e.http("GET", "/api/agents", "").await.1), "ready");
+    // Nothing to wrap up, no such offer, no such action, a body that is not the API's.
+    let (status, body) = e.http("POST", "/api/agents/a1/wrap-up-done", "").await;
+    assert_eq!(status, 409, "a ready agent has nothing to wrap up: {body}");
+    let (status, body) = e
+        .http("POST", "/api/agents/a1/offers/CA-none/accept", "")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = e.http("POST", "/api/agents/a1/dance", "").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = e
+        .http("POST", "/api/agents/a1/not-ready", r#"{"why": "x"}"#)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = e.http("POST", "/api/agents/nobody/ready", "").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = e.http("POST", "/api/agents/a1/logout", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        state(&e.http("GET", "/api/agents", "").await.1),
+        "logged_out"
+    );
+    e.shutdown().await;
+}

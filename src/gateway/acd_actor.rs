@@ -338,6 +338,7 @@ impl AcdHandle {
             directory: BTreeMap::new(),
             calls: BTreeMap::new(),
             watchers: BTreeMap::new(),
+            open_offers: BTreeMap::new(),
             metrics,
             settings,
         };
@@ -527,6 +528,8 @@ struct Actor {
     directory: BTreeMap<AgentId, AgentInfo>,
     calls: BTreeMap<CallId, Waiting>,
     watchers: BTreeMap<AgentId, Vec<mpsc::UnboundedSender<AgentEvent>>>,
+    /// The offer each ringing agent has, so a socket opened while it rings still gets it.
+    open_offers: BTreeMap<AgentId, Offer>,
     metrics: Option<Metrics>,
     settings: ActorSettings,
 }
@@ -721,6 +724,11 @@ impl Actor {
                         state: view.state,
                         reason: view.reason.clone(),
                     });
+                    // An agent that logged in over HTTP may be offered a caller before its
+                    // socket opens: the socket gets the offer it would otherwise miss.
+                    if let Some(offer) = self.open_offers.get(&agent) {
+                        let _ = events.send(AgentEvent::Offer(self.offer_view(offer)));
+                    }
                     let list = self.watchers.entry(agent).or_default();
                     list.retain(|w| !w.is_closed());
                     list.push(events);
@@ -1126,19 +1134,26 @@ impl Actor {
             AcdAction::Offer(offer) => {
                 let view = self.offer_view(&offer);
                 self.tell_agent(&offer.agent, &AgentEvent::Offer(view));
+                self.open_offers.insert(offer.agent.clone(), offer);
             }
             AcdAction::OfferWithdrawn {
                 agent,
                 call,
                 reason,
-            } => self.tell_agent(
-                &agent,
-                &AgentEvent::OfferWithdrawn {
-                    call: call.0,
-                    reason: withdraw_label(reason),
-                },
-            ),
+            } => {
+                self.open_offers.remove(&agent);
+                self.tell_agent(
+                    &agent,
+                    &AgentEvent::OfferWithdrawn {
+                        call: call.0,
+                        reason: withdraw_label(reason),
+                    },
+                );
+            }
             AcdAction::AgentState { agent, state } => {
+                if !matches!(state, AgentState::Offered { .. }) {
+                    self.open_offers.remove(&agent);
+                }
                 self.tell_agent(&agent, &state_event(&state));
             }
         }
@@ -1273,6 +1288,36 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, AgentApiError::Refused("not logged in".into()));
+    }
+
+    #[tokio::test]
+    async fn a_socket_opened_while_the_agent_rings_gets_the_open_offer() {
+        let (h, _m, _stop) = start();
+        let agent = AgentId::from("a1");
+        h.login(agent.clone(), LoginRequest::default())
+            .await
+            .unwrap();
+        let _notices = h.join(join("CA1", "normal"));
+        // The caller is offered at once; only then does the agent's socket open.
+        for _ in 0..100 {
+            let view = h.agents().await.unwrap();
+            if view[0].state == "offered" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (_, mut events) = h.subscribe(agent.clone()).await.unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(AgentEvent::State {
+                state: "offered",
+                ..
+            })
+        ));
+        match events.recv().await {
+            Some(AgentEvent::Offer(o)) => assert_eq!(o.call, "CA1"),
+            other => panic!("expected the open offer, got {other:?}"),
+        }
     }
 
     #[tokio::test]

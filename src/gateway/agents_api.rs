@@ -51,15 +51,9 @@ pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/agents", get(list_agents))
         .route("/api/queues", get(list_queues))
-        .route("/api/agents/{id}/login", post(login))
-        .route("/api/agents/{id}/logout", post(logout))
-        .route("/api/agents/{id}/ready", post(ready))
-        .route("/api/agents/{id}/not-ready", post(not_ready))
-        .route("/api/agents/{id}/call-ended", post(call_ended))
-        .route("/api/agents/{id}/wrap-up-done", post(wrap_up_done))
-        .route("/api/agents/{id}/offers/{call}/accept", post(accept))
-        .route("/api/agents/{id}/offers/{call}/reject", post(reject))
         .route("/api/agents/{id}/ws", get(agent_ws))
+        .route("/api/agents/{id}/{action}", post(agent_action))
+        .route("/api/agents/{id}/offers/{call}/{verb}", post(offer_action))
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -140,56 +134,12 @@ async fn list_queues(
     answer(s.acd.queues().await)
 }
 
-async fn login(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    if let Some(r) = check(&s, &headers, peer) {
-        return r;
+/// Parses an optional JSON body: empty means the type's default.
+fn json_body<T: serde::de::DeserializeOwned + Default>(body: &str) -> Result<T, String> {
+    if body.trim().is_empty() {
+        return Ok(T::default());
     }
-    let req: LoginRequest = if body.trim().is_empty() {
-        LoginRequest::default()
-    } else {
-        match serde_json::from_str(&body) {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        }
-    };
-    answer(s.acd.login(AgentId::new(id), req).await)
-}
-
-async fn command(
-    s: &Shared,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    id: String,
-    cmd: AgentCommand,
-) -> Response {
-    if let Some(r) = check(s, headers, peer) {
-        return r;
-    }
-    answer(s.acd.agent(AgentId::new(id), cmd).await)
-}
-
-async fn logout(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    command(&s, peer, &headers, id, AgentCommand::Logout).await
-}
-
-async fn ready(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    command(&s, peer, &headers, id, AgentCommand::Ready).await
+    serde_json::from_str(body).map_err(|e| e.to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -199,65 +149,68 @@ struct NotReadyBody {
     reason: Option<String>,
 }
 
-async fn not_ready(
+/// `POST /api/agents/{id}/{action}`: login (with an optional [`LoginRequest`] body), logout,
+/// ready, not-ready (optional `{"reason": ...}`), call-ended, wrap-up-done.
+async fn agent_action(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
+    UrlPath((id, action)): UrlPath<(String, String)>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let parsed: NotReadyBody = if body.trim().is_empty() {
-        NotReadyBody::default()
-    } else {
-        match serde_json::from_str(&body) {
-            Ok(b) => b,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    if let Some(r) = check(&s, &headers, peer) {
+        return r;
+    }
+    let id = AgentId::new(id);
+    let cmd = match action.as_str() {
+        "login" => {
+            return match json_body::<LoginRequest>(&body) {
+                Ok(req) => answer(s.acd.login(id, req).await),
+                Err(e) => error(StatusCode::BAD_REQUEST, &e),
+            };
+        }
+        "logout" => AgentCommand::Logout,
+        "ready" => AgentCommand::Ready,
+        "not-ready" => match json_body::<NotReadyBody>(&body) {
+            Ok(b) => AgentCommand::NotReady {
+                reason: b.reason.unwrap_or_else(|| "not ready".into()),
+            },
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        },
+        "call-ended" => AgentCommand::CallEnded,
+        "wrap-up-done" => AgentCommand::WrapUpDone,
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown action (login, logout, ready, not-ready, call-ended, wrap-up-done)",
+            );
         }
     };
-    let reason = parsed.reason.unwrap_or_else(|| "not ready".into());
-    command(&s, peer, &headers, id, AgentCommand::NotReady { reason }).await
+    answer(s.acd.agent(id, cmd).await)
 }
 
-async fn call_ended(
+/// `POST /api/agents/{id}/offers/{call}/accept|reject`.
+async fn offer_action(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
+    UrlPath((id, call, verb)): UrlPath<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    command(&s, peer, &headers, id, AgentCommand::CallEnded).await
-}
-
-async fn wrap_up_done(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-) -> Response {
-    command(&s, peer, &headers, id, AgentCommand::WrapUpDone).await
-}
-
-async fn accept(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath((id, call)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let cmd = AgentCommand::Accept {
-        call: CallId::new(call),
+    if let Some(r) = check(&s, &headers, peer) {
+        return r;
+    }
+    let call = CallId::new(call);
+    let cmd = match verb.as_str() {
+        "accept" => AgentCommand::Accept { call },
+        "reject" => AgentCommand::Reject { call },
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown offer action (accept, reject)",
+            );
+        }
     };
-    command(&s, peer, &headers, id, cmd).await
-}
-
-async fn reject(
-    State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    UrlPath((id, call)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let cmd = AgentCommand::Reject {
-        call: CallId::new(call),
-    };
-    command(&s, peer, &headers, id, cmd).await
+    answer(s.acd.agent(AgentId::new(id), cmd).await)
 }
 
 /// A message an agent sends on its WebSocket.
