@@ -124,6 +124,7 @@ say "engine: $IVR ($("$IVR" version 2>&1 | head -1))"
 say "temp dir: $TMP"
 
 mapfile -t PORTS < <("${API[@]}" ports 3)
+[ "${#PORTS[@]}" = 3 ] || fail "could not pick three free loopback ports"
 MEDIA="127.0.0.1:${PORTS[0]}"
 ADMIN="127.0.0.1:${PORTS[1]}"
 PROM="127.0.0.1:${PORTS[2]}"
