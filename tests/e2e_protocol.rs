@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use futures_util::{SinkExt as _, StreamExt as _};
 use ivr::gateway::auth::twilio_signature;
 use ivr::sim::{self, DialOptions, Heard, Left, Step, Transcript};
+use ivr::telemetry::ProtocolErrorKind;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The script of a normal caller: the emergency key during the menu, hang up once queued.
@@ -104,8 +105,8 @@ async fn hanging_up_mid_prompt_ends_the_call_once_and_frees_its_slot() {
     assert!(e.shared.registry.is_empty());
     assert_eq!(
         e.counter(
-            "ivr_calls_ended_total",
-            &[("gateway", "twilio"), ("outcome", "caller_hung_up")]
+            "ivr_calls_total",
+            &[("line", "test-line"), ("outcome", "caller_hung_up")]
         ),
         1
     );
@@ -197,8 +198,11 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         assert!(t.queued().is_none(), "{what}: {t}");
         assert!(
             e.counter(
-                "ivr_ws_protocol_errors_total",
-                &[("gateway", "twilio"), ("reason", counted)]
+                "ivr_protocol_errors_total",
+                &[
+                    ("dialect", "twilio"),
+                    ("kind", ProtocolErrorKind::of_reason(counted).label())
+                ]
             ) >= 1,
             "{what}: reason {counted} counted"
         );
@@ -235,7 +239,7 @@ async fn media_before_start_is_kept_and_the_call_runs_once_start_arrives() {
     .unwrap_or(false);
     assert!(greeted);
     assert_eq!(
-        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        e.counter("ivr_calls_started_total", &[("dialect", "twilio")]),
         1
     );
     drop(ws);
@@ -273,13 +277,13 @@ async fn upgrades_with_a_bad_or_missing_twilio_signature_are_refused_before_any_
     assert_good(&good.unwrap());
     assert_eq!(
         e.counter(
-            "ivr_ws_handshakes_rejected_total",
+            "ivr_handshakes_rejected_total",
             &[("reason", "bad_signature")]
         ),
         2
     );
     assert_eq!(
-        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        e.counter("ivr_calls_started_total", &[("dialect", "twilio")]),
         1,
         "no call existed for a refused upgrade"
     );
@@ -327,8 +331,8 @@ async fn a_gateway_that_stops_reading_meets_bounded_buffers_and_its_call_is_ende
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
             let ended = e.counter(
-                "ivr_calls_ended_total",
-                &[("gateway", "twilio"), ("outcome", "slow_consumer")],
+                "ivr_protocol_errors_total",
+                &[("dialect", "twilio"), ("kind", "slow_consumer")],
             );
             if ended > 0 {
                 return true;
@@ -340,8 +344,8 @@ async fn a_gateway_that_stops_reading_meets_bounded_buffers_and_its_call_is_ende
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         e.counter(
-            "ivr_calls_ended_total",
-            &[("gateway", "twilio"), ("outcome", "slow_consumer")],
+            "ivr_protocol_errors_total",
+            &[("dialect", "twilio"), ("kind", "slow_consumer")],
         ) > 0
     };
     let good = async {
@@ -353,7 +357,7 @@ async fn a_gateway_that_stops_reading_meets_bounded_buffers_and_its_call_is_ende
     assert!(
         ended,
         "the stalled call was ended as a slow consumer:\n{}",
-        e.shared.stats.render()
+        e.shared.metrics.render()
     );
     assert_good(&good);
     e.shutdown().await;
