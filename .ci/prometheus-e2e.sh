@@ -7,9 +7,12 @@
 #   * ivr_queue_depth shows the waiting callers, per priority class;
 #   * IvrCallersWaitingNoAgentReady goes pending for that queue (callers, no agents);
 #   * `promtool check metrics` on a live scrape of /metrics (taken while callers wait) prints
-#     nothing;
-#   * simulated agents log in and answer everyone: ivr_queue_depth falls back to 0;
-# and finally SIGTERM drains the engine, which must exit 0. The rule unit tests
+#     nothing, and every metric, label and label value the rules and the Grafana dashboard
+#     name is in that scrape (deploy/checks/promql_names.py --scrape);
+#   * simulated agents log in and answer everyone: ivr_queue_depth falls back to 0 and
+#     ivr_queue_left_total{result="answered"} counts every caller;
+# and finally SIGTERM drains the engine, which must exit 0, and the call-record file holds
+# exactly one record per call, each answered by an agent. The rule unit tests
 # (`promtool test rules`) are .ci/deploy-checks.sh's job and are not repeated here.
 #
 # Usage: .ci/prometheus-e2e.sh
@@ -102,6 +105,26 @@ apt_install() { # apt_install PACKAGE...: install from Debian if we may (as depl
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+check_scrape() { # check_scrape NAME: save /metrics as NAME.metrics, lint it, check names against it
+    local file="$TMP/$1.metrics" out="$TMP/$1.promtool" rc=0
+    "${API[@]}" fetch "http://$ADMIN/metrics" "$file" || fail "GET http://$ADMIN/metrics"
+    say "$(grep -c '^# TYPE' "$file") metric families, $(grep -vc '^#' "$file") samples"
+    promtool check metrics < "$file" > "$out" 2>&1 || rc=$?
+    if [ "$rc" != 0 ] || [ -s "$out" ]; then
+        echo "promtool check metrics (exit $rc):"
+        sed 's/^/    /' "$out"
+        fail "promtool check metrics found problems in the engine's /metrics ($1)"
+    fi
+    say "promtool check metrics: clean"
+    # The same names check .ci/deploy-checks.sh runs against the catalogue source, here
+    # against what the engine really serves.
+    "$PY" deploy/checks/promql_names.py --scrape "$file" \
+        --rules deploy/prometheus/alerts.yml --rules-test deploy/prometheus/alerts_test.yml \
+        --dashboard deploy/grafana/dashboards/ivr.json > "$TMP/$1.names" 2>&1 \
+        || { sed 's/^/    /' "$TMP/$1.names"; fail "rules or dashboard name series the engine does not serve ($1)"; }
+    say "$(tail -n 1 "$TMP/$1.names")"
+}
+
 # --- tools -------------------------------------------------------------------------------
 step "tools"
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
@@ -131,16 +154,8 @@ PROM="127.0.0.1:${PORTS[2]}"
 
 # --- the engine --------------------------------------------------------------------------
 step "ivr serve: media $MEDIA, admin $ADMIN"
-# The call-record file goes to the temp dir: by flag when this build has one, else by config.
 CDR="$TMP/calls.sqlite"
-CDR_ARGS=()
-if "$IVR" serve --help 2>/dev/null | grep -q -- '--cdr'; then
-    CDR_ARGS=(--cdr "$CDR")
-else
-    printf 'cdr_path: %s\n' "$CDR" > "$TMP/ivr.yaml"
-    CDR_ARGS=(--config "$TMP/ivr.yaml")
-fi
-RUST_LOG=info NO_COLOR=1 "$IVR" serve "${CDR_ARGS[@]}" \
+RUST_LOG=info NO_COLOR=1 "$IVR" serve --cdr "$CDR" \
     --media-listen "$MEDIA" --admin-listen "$ADMIN" \
     --flows "$ROOT/flows" --prompts "$ROOT/audio-prompts" \
     --no-watch --drain-grace 3s > "$TMP/serve.log" 2>&1 &
@@ -173,10 +188,11 @@ prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
     > "$TMP/prometheus.log" 2>&1 &
 PROM_PID=$!
 PIDS+=("$PROM_PID")
+WATCH=(--pid "$IVR_PID" --pid "$PROM_PID") # polls stop early when either has died
 "${API[@]}" wait "http://$PROM/-/ready" --pid "$PROM_PID" --timeout 30 \
     || fail "Prometheus did not become ready on http://$PROM/-/ready"
 say "ready (pid $PROM_PID)"
-"${API[@]}" until "http://$PROM" 'up{job="ivr"}' --op eq --value 1 --timeout 15 \
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'up{job="ivr"}' --op eq --value 1 --timeout 15 \
     || fail "Prometheus does not see the engine up"
 "${API[@]}" rules "http://$PROM" || fail "a shipped rule does not evaluate in Prometheus"
 
@@ -197,30 +213,20 @@ TOTAL=$(( EMERGENCY_CALLERS + NORMAL_CALLERS ))
 say "$TOTAL callers dialling (pids ${DIALERS[*]})"
 
 step "Prometheus API: ivr_queue_depth > 0"
-"${API[@]}" until "http://$PROM" 'ivr_queue_depth' --op gt --value 0 --timeout "$DEPTH_TIMEOUT" \
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'ivr_queue_depth' --op gt --value 0 --timeout "$DEPTH_TIMEOUT" \
     || fail "ivr_queue_depth never rose above 0 in Prometheus"
 step "Prometheus API: every caller counted in its class"
-"${API[@]}" until "http://$PROM" 'sum by (queue, class) (ivr_queue_depth{queue="general",class="emergency"})' \
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'sum by (queue, class) (ivr_queue_depth{queue="general",class="emergency"})' \
     --op eq --value "$EMERGENCY_CALLERS" --timeout 30 \
     || fail "general/emergency depth is not $EMERGENCY_CALLERS"
-"${API[@]}" until "http://$PROM" 'sum by (queue, class) (ivr_queue_depth{queue="general",class="normal"})' \
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'sum by (queue, class) (ivr_queue_depth{queue="general",class="normal"})' \
     --op eq --value "$NORMAL_CALLERS" --timeout 10 \
     || fail "general/normal depth is not $NORMAL_CALLERS"
 
-step "live scrape: promtool check metrics"
-"${API[@]}" fetch "http://$ADMIN/metrics" "$TMP/metrics.txt" || fail "GET http://$ADMIN/metrics"
-say "$(grep -c '^# TYPE' "$TMP/metrics.txt") metric families, $(grep -vc '^#' "$TMP/metrics.txt") samples"
-lint_rc=0
-promtool check metrics < "$TMP/metrics.txt" > "$TMP/promtool-metrics.out" 2>&1 || lint_rc=$?
-if [ "$lint_rc" != 0 ] || [ -s "$TMP/promtool-metrics.out" ]; then
-    echo "promtool check metrics (exit $lint_rc):"
-    sed 's/^/    /' "$TMP/promtool-metrics.out"
-    fail "promtool check metrics found problems in the engine's /metrics"
-fi
-say "clean"
-
+step "live scrape while callers wait: promtool check metrics, metric names of rules and dashboard"
+check_scrape waiting
 step "Prometheus API: IvrCallersWaitingNoAgentReady pending for queue general"
-"${API[@]}" alert "http://$PROM" IvrCallersWaitingNoAgentReady --state pending \
+"${API[@]}" alert "${WATCH[@]}" "http://$PROM" IvrCallersWaitingNoAgentReady --state pending \
     --label queue=general --timeout 15 \
     || fail "the shipped alert did not notice callers waiting with no agent"
 
@@ -230,8 +236,11 @@ step "agents: 2 simulated agents log in to general and answer everyone"
     --answer-after 0s --talk 1s --for 90s > "$TMP/agents.log" 2>&1 &
 AGENTS_PID=$!
 PIDS+=("$AGENTS_PID")
-"${API[@]}" until "http://$PROM" 'sum(ivr_queue_depth)' --op eq --value 0 --timeout 45 \
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'sum(ivr_queue_depth)' --op eq --value 0 --timeout 45 \
     || fail "the queue did not empty with agents answering"
+"${API[@]}" until "${WATCH[@]}" "http://$PROM" 'sum(ivr_queue_left_total{queue="general",result="answered"})' \
+    --op eq --value "$TOTAL" --timeout 10 \
+    || fail "not every caller left the general queue as answered"
 
 # --- stop --------------------------------------------------------------------------------
 step "stop: agents, callers, then SIGTERM drains the engine"
@@ -249,5 +258,21 @@ wait "$IVR_PID" || ivr_rc=$?
 say "engine drained and exited 0"
 kill -TERM "$PROM_PID" 2>/dev/null || true
 wait "$PROM_PID" 2>/dev/null || true
+
+step "call records: one per call, every caller answered"
+"$IVR" cdr export --db "$CDR" --format json > "$TMP/cdr.json" 2> "$TMP/cdr.log" \
+    || fail "ivr cdr export --db $CDR"
+"$PY" - "$TMP/cdr.json" "$EMERGENCY_CALLERS" "$NORMAL_CALLERS" <<'PYEOF' || fail "call records do not match the calls made"
+import collections, json, sys
+rows = json.load(open(sys.argv[1]))
+want = {"emergency": int(sys.argv[2]), "normal": int(sys.argv[3])}
+got = collections.Counter(r.get("priority") for r in rows)
+bad = [r["call_id"] for r in rows if r.get("queue") != "general" or r.get("outcome") != "agent"]
+ids = [r["call_id"] for r in rows]
+print(f"   {len(rows)} records, by class {dict(got)}, outcomes {dict(collections.Counter(r.get('outcome') for r in rows))}")
+if dict(got) != want or bad or len(set(ids)) != len(ids):
+    print(f"   want {want}, all queue general and outcome agent, one per call; off: {bad}")
+    sys.exit(1)
+PYEOF
 
 step "prometheus e2e passed"

@@ -4,16 +4,18 @@
 Subcommands (every timeout in seconds; exit 0 on success, 1 on a failed check, 2 on bad use):
 
   ports N                         print N free loopback TCP ports, one a line
-  wait URL [--pid P] [--timeout]  poll URL until it answers 200 (fail early if process P died)
+  wait URL [--timeout]            poll URL until it answers 200
   fetch URL OUT                   save URL's body to OUT; fail unless the answer is 200
   until BASE EXPR --op OP --value V [--timeout]
                                   poll Prometheus at BASE with the instant query EXPR until the
-                                  sum of its sample values is OP (gt, ge, eq) V; print the
+                                  sum of its sample values is OP (lt, gt, ge, eq) V; print the
                                   series seen (or, on timeout, the last answer)
   alert BASE NAME --state S [--label K=V] [--timeout]
                                   poll /api/v1/alerts until alert NAME is in state S (pending
                                   or firing; firing also satisfies pending) with those labels
   rules BASE                      every rule Prometheus loaded evaluates without error
+
+wait, until and alert take --pid P (repeatable) and fail at once when process P has exited.
 
 Python 3 standard library only.
 """
@@ -43,6 +45,7 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
 
 
 def alive(pid: int | None) -> bool:
+    """Whether process pid still runs (None: no process to watch)."""
     if pid is None:
         return True
     try:
@@ -57,6 +60,11 @@ def alive(pid: int | None) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def dead(pids: list[int]) -> int | None:
+    """The first of pids that no longer runs, if any."""
+    return next((p for p in pids if not alive(p)), None)
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -75,8 +83,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     status, body = 0, b""
     while time.monotonic() < deadline:
-        if not alive(args.pid):
-            print(f"process {args.pid} exited before {args.url} answered", file=sys.stderr)
+        if dead(args.pid):
+            print(f"process {dead(args.pid)} exited before {args.url} answered", file=sys.stderr)
             return 1
         status, body = http_get(args.url)
         if status == 200:
@@ -147,6 +155,10 @@ def cmd_until(args: argparse.Namespace) -> int:
                 return 0
         except (RuntimeError, ValueError, KeyError) as e:
             last = str(e)
+        if dead(args.pid):
+            print(f"process {dead(args.pid)} exited while waiting for sum({args.expr}) {sign} "
+                  f"{args.value:g}", file=sys.stderr)
+            return 1
         if time.monotonic() >= deadline:
             break
         time.sleep(args.interval)
@@ -179,6 +191,10 @@ def cmd_alert(args: argparse.Namespace) -> int:
                 print(f"after {time.monotonic() - started:.1f} s: {args.name} is {a['state']} "
                       f"({labels}; value {a.get('value')})")
                 return 0
+        if dead(args.pid):
+            print(f"process {dead(args.pid)} exited while waiting for {args.name}",
+                  file=sys.stderr)
+            return 1
         if time.monotonic() >= deadline:
             break
         time.sleep(0.5)
@@ -213,7 +229,7 @@ def main() -> int:
     s.set_defaults(fn=cmd_ports)
     s = sub.add_parser("wait")
     s.add_argument("url")
-    s.add_argument("--pid", type=int)
+    s.add_argument("--pid", type=int, action="append", default=[])
     s.add_argument("--timeout", type=float, default=30)
     s.set_defaults(fn=cmd_wait)
     s = sub.add_parser("fetch")
@@ -227,6 +243,7 @@ def main() -> int:
     s.add_argument("--value", type=float, required=True)
     s.add_argument("--timeout", type=float, default=60)
     s.add_argument("--interval", type=float, default=0.5)
+    s.add_argument("--pid", type=int, action="append", default=[])
     s.set_defaults(fn=cmd_until)
     s = sub.add_parser("alert")
     s.add_argument("base")
@@ -234,6 +251,7 @@ def main() -> int:
     s.add_argument("--state", choices=["pending", "firing"], required=True)
     s.add_argument("--label", action="append", default=[])
     s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("--pid", type=int, action="append", default=[])
     s.set_defaults(fn=cmd_alert)
     s = sub.add_parser("rules")
     s.add_argument("base")
