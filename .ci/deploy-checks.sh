@@ -220,8 +220,8 @@ fi
 
 # --- shell scripts -----------------------------------------------------------------------
 if command -v shellcheck >/dev/null 2>&1; then
-    step "shellcheck .ci/deploy-checks.sh"
-    run "shellcheck" shellcheck -S warning .ci/deploy-checks.sh
+    step "shellcheck .ci/deploy-checks.sh .ci/prometheus-e2e.sh"
+    run "shellcheck" shellcheck -S warning .ci/deploy-checks.sh .ci/prometheus-e2e.sh
 fi
 
 # --- summary -----------------------------------------------------------------------------
