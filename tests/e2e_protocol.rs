@@ -15,6 +15,7 @@ use base64::Engine as _;
 use futures_util::future::join_all;
 use futures_util::{SinkExt as _, StreamExt as _};
 use ivr::gateway::auth::twilio_signature;
+use ivr::gateway::dialect::DialectKind;
 use ivr::sim::{self, DialOptions, Heard, Left, Step, Transcript};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -144,10 +145,25 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         .to_string()
     };
     let good_frame = base64::engine::general_purpose::STANDARD.encode([0xffu8; 160]);
-    // (what, steps, send start, expected close reason, counted reason)
-    let cases: Vec<(&str, Vec<Step>, bool, &str, &str)> = vec![
+    // Asterisk with 16-bit audio: a binary frame of an odd byte count splits a sample.
+    let slin_start = serde_json::json!({"event": "MEDIA_START", "connection_id": "conn-slin",
+        "channel_id": format!("pbx1-slin.{}", std::process::id()), "format": "slin",
+        "optimal_frame_size": 320, "ptime": 20, "channel_variables": {"IVR_TO": "95017"}})
+    .to_string();
+    use DialectKind::{Asterisk, Twilio};
+    // (what, dialect, steps, send start, expected close reason, counted reason)
+    type Case = (
+        &'static str,
+        DialectKind,
+        Vec<Step>,
+        bool,
+        &'static str,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "bad json",
+            Twilio,
             vec![Step::SendText("{\"event\": media".into())],
             true,
             "bad_json",
@@ -155,6 +171,7 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         ),
         (
             "bad base64",
+            Twilio,
             vec![Step::SendText(media("@@not base64@@"))],
             true,
             "bad_base64",
@@ -162,6 +179,7 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         ),
         (
             "binary frame",
+            Twilio,
             vec![Step::SendBinary(vec![0xff; 160])],
             true,
             "unexpected_binary",
@@ -169,6 +187,7 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         ),
         (
             "oversize",
+            Twilio,
             vec![Step::SendText(media(&"A".repeat(20_000)))],
             true,
             "oversize",
@@ -176,15 +195,36 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         ),
         (
             "media, never a start",
+            Twilio,
             vec![Step::SendText(media(&good_frame))],
             false,
             "no start",
             "start_timeout",
         ),
-        ("nothing at all", vec![], false, "no start", "start_timeout"),
+        (
+            "nothing at all",
+            Twilio,
+            vec![],
+            false,
+            "no start",
+            "start_timeout",
+        ),
+        (
+            "odd-length slin frame",
+            Asterisk,
+            vec![
+                Step::SendText(slin_start),
+                Step::Wait(Duration::from_millis(200)),
+                Step::SendBinary(vec![0; 321]),
+            ],
+            false,
+            "partial_sample",
+            "partial_sample",
+        ),
     ];
-    let bad = cases.iter().map(|(what, steps, start, _, _)| {
+    let bad = cases.iter().map(|(what, dialect, steps, start, _, _)| {
         let mut o = e.dial("95017", "");
+        o.dialect = *dialect;
         o.steps = steps.clone();
         o.send_start = *start;
         o.linger = Duration::from_secs(4);
@@ -192,13 +232,13 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
     });
     let good = sim::dial(e.dial("95017", &format!("wait:1500ms {GOOD}")));
     let (bad, good) = tokio::join!(join_all(bad), good);
-    for ((what, t), (_, _, _, close, counted)) in bad.iter().zip(&cases) {
+    for ((what, t), (_, dialect, _, _, close, counted)) in bad.iter().zip(&cases) {
         closed_with(t, 1008, close);
         assert!(t.queued().is_none(), "{what}: {t}");
         assert!(
             e.counter(
-                "ivr_ws_protocol_errors_total",
-                &[("gateway", "twilio"), ("reason", counted)]
+                "ivr_protocol_errors_total",
+                &[("dialect", dialect.name()), ("reason", counted)]
             ) >= 1,
             "{what}: reason {counted} counted"
         );
