@@ -29,6 +29,17 @@
 //! **Shells** own every side effect: the gateway's WebSocket server, the admin HTTP side,
 //! telemetry, the call-record store and the command line. Dependencies point inward only.
 //!
+//! ## What a call leaves behind
+//!
+//! The call core reports what happened as `Action::Emit(CallEvent)`; the session hands every
+//! event to the call's trace (`gateway::trace`), which keeps the live gauges (calls active per
+//! line, calls per flow node), counts node entries and menu failures, and writes the call
+//! record twice through the record store's writer thread: a start row when the call is routed
+//! and the complete row when it ends, before the call's slot is released. The queue actor
+//! owns the queue and agent series and refreshes them on every scrape. One
+//! [`telemetry::Metrics`] registry per engine holds every series, all created at zero from
+//! the loaded flows, so tests run as many engines as they like.
+//!
 //! ## Three clocks
 //!
 //! Control time is [`std::time::Instant`], passed in. Media time is a sample count at 8 kHz

@@ -146,5 +146,12 @@ async fn a_call_an_agent_answers_is_transferred_to_the_agent_s_sip_address() {
         "{}",
         transcripts[1]
     );
+    assert_eq!(
+        e.counter(
+            "ivr_calls_total",
+            &[("line", "hotline-95017"), ("outcome", "agent")]
+        ),
+        2
+    );
     e.shutdown().await;
 }

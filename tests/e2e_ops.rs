@@ -59,10 +59,7 @@ async fn calls_in_progress_finish_on_their_flow_version_and_new_calls_get_the_ed
         matches!(new_call.left.1, Left::EngineClosed { code: 1000, .. }),
         "{new_call}"
     );
-    assert_eq!(
-        e.counter("ivr_flow_reloads_total", &[("result", "success")]),
-        1
-    );
+    assert_eq!(e.counter("ivr_flow_reloads_total", &[("result", "ok")]), 1);
     e.shutdown().await;
 }
 
@@ -88,7 +85,7 @@ async fn a_broken_edit_keeps_the_old_flows_serving_and_the_reload_api_says_why()
     let (ready, _) = e.http("GET", "/readyz", "").await;
     assert_eq!(ready, 200, "still ready on the old flows");
     assert_eq!(
-        e.counter("ivr_flow_reloads_total", &[("result", "failure")]),
+        e.counter("ivr_flow_reloads_total", &[("result", "failed")]),
         1
     );
     // New calls still run the old version.
@@ -112,7 +109,7 @@ async fn an_edit_saved_by_rename_is_picked_up_by_the_watcher_once() {
     let mut reloaded = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if e.counter("ivr_flow_reloads_total", &[("result", "success")]) > 0 {
+        if e.counter("ivr_flow_reloads_total", &[("result", "ok")]) > 0 {
             reloaded = true;
             break;
         }
@@ -124,7 +121,7 @@ async fn an_edit_saved_by_rename_is_picked_up_by_the_watcher_once() {
     assert_eq!(t.started().first().copied(), Some("welcome_v2"), "{t}");
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        e.counter("ivr_flow_reloads_total", &[("result", "success")]),
+        e.counter("ivr_flow_reloads_total", &[("result", "ok")]),
         1,
         "one save, one reload"
     );
@@ -156,10 +153,7 @@ async fn drain_fails_readiness_refuses_new_calls_lets_running_calls_finish_and_e
         assert_eq!(t.left.1, Left::CallerHungUp, "finished on its own: {t}");
     }
     assert_eq!(
-        e.counter(
-            "ivr_ws_handshakes_rejected_total",
-            &[("reason", "draining")]
-        ),
+        e.counter("ivr_handshakes_rejected_total", &[("reason", "draining")]),
         1
     );
     // Every task ended and `run` returned.

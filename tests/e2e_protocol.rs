@@ -17,6 +17,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use ivr::gateway::auth::twilio_signature;
 use ivr::gateway::dialect::DialectKind;
 use ivr::sim::{self, DialOptions, Heard, Left, Step, Transcript};
+use ivr::telemetry::ProtocolErrorKind;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The script of a normal caller: the emergency key during the menu, hang up once queued.
@@ -105,8 +106,8 @@ async fn hanging_up_mid_prompt_ends_the_call_once_and_frees_its_slot() {
     assert!(e.shared.registry.is_empty());
     assert_eq!(
         e.counter(
-            "ivr_calls_ended_total",
-            &[("gateway", "twilio"), ("outcome", "caller_hung_up")]
+            "ivr_calls_total",
+            &[("line", "test-line"), ("outcome", "caller_hung_up")]
         ),
         1
     );
@@ -218,8 +219,8 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
                 Step::SendBinary(vec![0; 321]),
             ],
             false,
-            "partial_sample",
-            "partial_sample",
+            "odd_length",
+            "odd_length",
         ),
     ];
     let bad = cases.iter().map(|(what, dialect, steps, start, _, _)| {
@@ -238,7 +239,10 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         assert!(
             e.counter(
                 "ivr_protocol_errors_total",
-                &[("dialect", dialect.name()), ("reason", counted)]
+                &[
+                    ("dialect", dialect.name()),
+                    ("kind", ProtocolErrorKind::of_reason(counted).label())
+                ]
             ) >= 1,
             "{what}: reason {counted} counted"
         );
@@ -275,7 +279,7 @@ async fn media_before_start_is_kept_and_the_call_runs_once_start_arrives() {
     .unwrap_or(false);
     assert!(greeted);
     assert_eq!(
-        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        e.counter("ivr_calls_started_total", &[("dialect", "twilio")]),
         1
     );
     drop(ws);
@@ -313,13 +317,13 @@ async fn upgrades_with_a_bad_or_missing_twilio_signature_are_refused_before_any_
     assert_good(&good.unwrap());
     assert_eq!(
         e.counter(
-            "ivr_ws_handshakes_rejected_total",
+            "ivr_handshakes_rejected_total",
             &[("reason", "bad_signature")]
         ),
         2
     );
     assert_eq!(
-        e.counter("ivr_calls_started_total", &[("gateway", "twilio")]),
+        e.counter("ivr_calls_started_total", &[("dialect", "twilio")]),
         1,
         "no call existed for a refused upgrade"
     );
@@ -414,14 +418,15 @@ async fn a_gateway_that_stops_reading_meets_bounded_buffers_and_its_call_is_ende
     assert_eq!(
         e.counter(
             "ivr_protocol_errors_total",
-            &[("dialect", "twilio"), ("reason", "slow_consumer")]
+            &[("dialect", "twilio"), ("kind", "slow_consumer")]
         ),
         1
     );
+    // Its one call record says why; the metric counts it among calls ended in error.
     assert_eq!(
         e.counter(
             "ivr_calls_total",
-            &[("line", "test-line"), ("outcome", "slow_consumer")]
+            &[("line", "test-line"), ("outcome", "error")]
         ),
         1
     );

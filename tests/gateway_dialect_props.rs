@@ -10,7 +10,7 @@ const REASONS: &[&str] = &[
     "missing_field",
     "bad_value",
     "unexpected_binary",
-    "partial_sample",
+    "odd_length",
     "unknown_control",
     "unsupported_format",
 ];
@@ -103,7 +103,7 @@ proptest! {
                 Ok(Inbound::Audio { payload, .. }) => prop_assert_eq!(payload.len() % 2, 0),
                 Ok(other) => prop_assert!(false, "{other:?}"),
                 Err(e) => {
-                    prop_assert_eq!(e.reason(), "partial_sample");
+                    prop_assert_eq!(e.reason(), "odd_length");
                     prop_assert_eq!(f.len() % 2, 1);
                 }
             }

@@ -62,7 +62,7 @@ VALUE_SETS = {
     ("ivr_menu_failures_total", "kind"): "const:MENU_FAILURES",
     ("ivr_queue_left_total", "result"): "const:QUEUE_RESULTS",
     ("ivr_protocol_errors_total", "kind"): "enum:ProtocolErrorKind",
-    ("ivr_protocol_errors_total", "dialect"): "loop:protocol_errors_total",
+    ("ivr_protocol_errors_total", "dialect"): "const:DIALECTS",
     ("ivr_flow_reloads_total", "result"): "loop:flow_reloads_total",
     ("ivr_cdr_writes_total", "result"): "loop:cdr_writes_total",
 }

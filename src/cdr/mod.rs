@@ -75,6 +75,10 @@ pub struct CallRecord {
     pub outcome: Option<String>,
     /// Who ended it (`caller`, `engine`, `gateway`, `drain`, `restart`).
     pub ended_by: Option<String>,
+    /// Why, in detail: the flow's hang-up reason (`closed_hours`), or the engine's
+    /// (`media_timeout`, `bad_json`, `slow_consumer`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 enum Job {
@@ -131,7 +135,8 @@ CREATE TABLE IF NOT EXISTS calls (
     wait_ms      INTEGER,
     agent        TEXT,
     outcome      TEXT,
-    ended_by     TEXT
+    ended_by     TEXT,
+    reason       TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls(started_at);
 ";
@@ -149,6 +154,13 @@ fn open_connection(path: &Path) -> Result<Connection, CdrError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Files written before the `reason` column existed get it added.
+    let has_reason = conn
+        .prepare("SELECT 1 FROM pragma_table_info('calls') WHERE name = 'reason'")?
+        .exists([])?;
+    if !has_reason {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN reason TEXT")?;
+    }
     Ok(conn)
 }
 
@@ -157,15 +169,16 @@ fn upsert(conn: &Connection, r: &CallRecord) -> Result<(), rusqlite::Error> {
     let inputs = serde_json::to_string(&r.inputs).unwrap_or_else(|_| "{}".into());
     conn.execute(
         "INSERT INTO calls (call_id, line, flow_version, dialled, caller, started_at, ended_at,
-             path, inputs, language, queue, priority, wait_ms, agent, outcome, ended_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             path, inputs, language, queue, priority, wait_ms, agent, outcome, ended_by, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT(call_id) DO UPDATE SET
              line = excluded.line, flow_version = excluded.flow_version,
              dialled = excluded.dialled, caller = excluded.caller,
              started_at = excluded.started_at, ended_at = excluded.ended_at,
              path = excluded.path, inputs = excluded.inputs, language = excluded.language,
              queue = excluded.queue, priority = excluded.priority, wait_ms = excluded.wait_ms,
-             agent = excluded.agent, outcome = excluded.outcome, ended_by = excluded.ended_by
+             agent = excluded.agent, outcome = excluded.outcome, ended_by = excluded.ended_by,
+             reason = excluded.reason
          WHERE calls.ended_at IS NULL",
         params![
             r.call_id,
@@ -184,6 +197,7 @@ fn upsert(conn: &Connection, r: &CallRecord) -> Result<(), rusqlite::Error> {
             r.agent,
             r.outcome,
             r.ended_by,
+            r.reason,
         ],
     )?;
     Ok(())
@@ -272,7 +286,7 @@ pub fn list(path: impl AsRef<Path>, limit: usize) -> Result<Vec<CallRecord>, Cdr
     let conn = open_connection(path.as_ref())?;
     let mut stmt = conn.prepare(
         "SELECT call_id, line, flow_version, dialled, caller, started_at, ended_at, path, inputs,
-                language, queue, priority, wait_ms, agent, outcome, ended_by
+                language, queue, priority, wait_ms, agent, outcome, ended_by, reason
          FROM calls ORDER BY started_at DESC, call_id LIMIT ?1",
     )?;
     let rows = stmt.query_map(params![limit as i64], |row| {
@@ -298,6 +312,7 @@ pub fn list(path: impl AsRef<Path>, limit: usize) -> Result<Vec<CallRecord>, Cdr
             agent: row.get(13)?,
             outcome: row.get(14)?,
             ended_by: row.get(15)?,
+            reason: row.get(16)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -338,7 +353,7 @@ pub fn to_csv(records: &[CallRecord]) -> String {
         }
     }
     let mut out = String::from(
-        "call_id,line,flow_version,dialled,caller,started_at,ended_at,path,inputs,language,queue,priority,wait_ms,agent,outcome,ended_by\n",
+        "call_id,line,flow_version,dialled,caller,started_at,ended_at,path,inputs,language,queue,priority,wait_ms,agent,outcome,ended_by,reason\n",
     );
     for r in records {
         let cols = [
@@ -358,6 +373,7 @@ pub fn to_csv(records: &[CallRecord]) -> String {
             r.agent.clone().unwrap_or_default(),
             r.outcome.clone().unwrap_or_default(),
             r.ended_by.clone().unwrap_or_default(),
+            r.reason.clone().unwrap_or_default(),
         ];
         let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
         out.push_str(&line.join(","));
@@ -388,6 +404,7 @@ mod tests {
             agent: None,
             outcome: None,
             ended_by: None,
+            reason: None,
         }
     }
 
@@ -447,6 +464,26 @@ mod tests {
         store.close().unwrap();
         let r = find(&db, "CA2").unwrap().unwrap();
         assert_eq!(r.outcome.as_deref(), Some("self_service"));
+    }
+
+    #[test]
+    fn a_file_from_before_the_reason_column_gains_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("old.sqlite");
+        let old_schema = SCHEMA.replace(",\n    reason       TEXT", "");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch(&old_schema)
+            .unwrap();
+        let t0 = Utc::now();
+        let (store, _) = CdrStore::open(&db, t0, None).unwrap();
+        let mut r = record("CA-old", t0);
+        r.ended_at = Some(t0);
+        r.reason = Some("closed_hours".into());
+        store.writer().write(r).unwrap();
+        store.close().unwrap();
+        let back = find(&db, "CA-old").unwrap().unwrap();
+        assert_eq!(back.reason.as_deref(), Some("closed_hours"));
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub struct ServeArgs {
     /// Flow for numbers no flow claims (else callers hear `not_in_service`).
     #[arg(long, env = "IVR_DEFAULT_FLOW")]
     pub default_flow: Option<String>,
+    /// Call-record file (SQLite), one row per call [default: the config file's `cdr_path`,
+    /// else var/calls.sqlite].
+    #[arg(long, env = "IVR_CDR")]
+    pub cdr: Option<PathBuf>,
+    /// Do not write call records.
+    #[arg(long, conflicts_with = "cdr")]
+    pub no_cdr: bool,
     /// Do not watch the flows and prompts directories for edits.
     #[arg(long)]
     pub no_watch: bool,
@@ -82,6 +89,13 @@ impl ServeArgs {
         }
         if self.no_watch {
             c.watch = false;
+        }
+        if self.no_cdr {
+            c.cdr_path = None;
+        } else if let Some(p) = &self.cdr {
+            c.cdr_path = Some(p.clone());
+        } else if c.cdr_path.is_none() {
+            c.cdr_path = Some(PathBuf::from(crate::cli::cdr::DEFAULT_CDR_FILE));
         }
         c.resolve_secrets(|name| std::env::var(name).ok());
         Ok(c)

@@ -282,6 +282,8 @@ enum Command {
     Agents(oneshot::Sender<Vec<AgentView>>),
     Queues(oneshot::Sender<Vec<QueueView>>),
     Snapshot(oneshot::Sender<AcdSnapshot>),
+    /// Bring the queue and agent gauges up to date now (a scrape is about to render them).
+    Publish(oneshot::Sender<()>),
     Reconfigure {
         queues: Vec<Arc<QueueConfig>>,
         agents: Vec<AgentEntry>,
@@ -422,6 +424,13 @@ impl AcdHandle {
     pub async fn snapshot(&self) -> Result<AcdSnapshot, AgentApiError> {
         let (reply, rx) = oneshot::channel();
         self.ask(Command::Snapshot(reply), rx).await
+    }
+
+    /// Brings the queue and agent gauges up to date (they are otherwise refreshed once per
+    /// `metrics_every`), so a scrape right after a change sees it.
+    pub async fn publish_metrics(&self) -> Result<(), AgentApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.ask(Command::Publish(reply), rx).await
     }
 
     /// Swaps queue configs and static agents (a flow reload).
@@ -729,6 +738,10 @@ impl Actor {
             }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.acd.snapshot(now));
+            }
+            Command::Publish(reply) => {
+                self.publish(now);
+                let _ = reply.send(());
             }
             Command::Reconfigure { queues, agents } => {
                 self.acd.reconfigure(now, queues.iter().cloned());

@@ -18,4 +18,4 @@ pub mod reload;
 pub mod reorder;
 pub mod server;
 pub mod session;
-pub mod stats;
+pub mod trace;

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::call::Input;
+use crate::cdr::{CdrError, CdrStore, CdrWriter};
 use crate::flow::model::FlowSet;
 use crate::gateway::acd_actor::{AcdHandle, ActorSettings};
 use crate::gateway::config::{ConfigError, ServeConfig};
@@ -49,7 +50,6 @@ use crate::gateway::dialect::DialectKind;
 use crate::gateway::registry::{Decision, Registry};
 use crate::gateway::reload::{self, Debounce};
 use crate::gateway::session::{self, SessionSetup};
-use crate::gateway::stats::Stats;
 use crate::ids::{AgentId, CallId};
 use crate::media::prompts::PromptStore;
 use crate::queue::agents::AgentEntry;
@@ -64,6 +64,9 @@ pub enum ServeError {
     /// The flows or prompts do not load; every problem, one per line.
     #[error("flows or prompts do not load:\n{}", .0.join("\n"))]
     Load(Vec<String>),
+    /// The call-record file could not be opened.
+    #[error(transparent)]
+    Cdr(#[from] CdrError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -92,12 +95,14 @@ pub struct ReloadStatus {
 pub struct Shared {
     /// The settings in force.
     pub config: ServeConfig,
-    /// Metrics.
-    pub stats: Stats,
     /// Running calls and recent decisions.
     pub registry: Arc<Registry>,
     /// The metric catalogue served on `/metrics`.
     pub metrics: Metrics,
+    /// Where calls write their records (`None` when records are off).
+    cdr: Option<CdrWriter>,
+    cdr_store: Mutex<Option<CdrStore>>,
+    started: std::time::Instant,
     /// The ACD actor.
     pub acd: AcdHandle,
     acd_stop: CancellationToken,
@@ -138,6 +143,11 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Where calls write their records (`None` when records are off).
+    pub fn cdr(&self) -> Option<CdrWriter> {
+        self.cdr.clone()
+    }
+
     /// The flow set new calls start on.
     pub fn flows(&self) -> Option<Arc<FlowSet>> {
         self.flows.lock().ok().and_then(|f| f.clone())
@@ -206,8 +216,11 @@ impl Shared {
                 self.acd
                     .reconfigure(loaded.flows.queues.values().cloned().collect(), agents);
                 let version = self.install(loaded);
-                self.stats
-                    .inc("ivr_flow_reloads_total", &[("result", "success")]);
+                self.metrics
+                    .flow_reloads_total
+                    .with_label_values(&["ok"])
+                    .inc();
+                self.metrics.flow_reload_failed.set(0);
                 tracing::info!(%version, "flows reloaded");
                 ReloadStatus {
                     ok: true,
@@ -217,8 +230,11 @@ impl Shared {
                 }
             }
             Err(errors) => {
-                self.stats
-                    .inc("ivr_flow_reloads_total", &[("result", "failure")]);
+                self.metrics
+                    .flow_reloads_total
+                    .with_label_values(&["failed"])
+                    .inc();
+                self.metrics.flow_reload_failed.set(1);
                 tracing::warn!(
                     problems = errors.len(),
                     first = errors.first().map(String::as_str).unwrap_or(""),
@@ -244,6 +260,9 @@ pub struct Server {
     shared: Arc<Shared>,
     media: TcpListener,
     admin: TcpListener,
+    /// Fingerprint of the flow and prompt files taken before they were loaded: the watcher
+    /// compares against it, so an edit saved while the engine starts is not missed.
+    watch_baseline: u64,
 }
 
 impl Server {
@@ -254,6 +273,13 @@ impl Server {
             config.auth.public_base_url = config.public_base_url.clone();
         }
         config.validate()?;
+        let dirs = [config.flows_dir.clone(), config.prompts_dir.clone()];
+        let watch_baseline = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
+            reload::fingerprint(&refs)
+        })
+        .await
+        .unwrap_or(0);
         let cfg = config.clone();
         let (loaded, agents) = tokio::task::spawn_blocking(move || load_with_agents(&cfg))
             .await
@@ -273,6 +299,26 @@ impl Server {
                 addr: config.admin_listen,
                 source,
             })?;
+        let cdr_store = match &config.cdr_path {
+            Some(path) => {
+                let path = path.clone();
+                let m = metrics.clone();
+                let (store, closed) = tokio::task::spawn_blocking(move || {
+                    CdrStore::open(&path, chrono::Utc::now(), Some(m))
+                })
+                .await
+                .map_err(|e| ServeError::Load(vec![format!("call-record task failed: {e}")]))??;
+                if closed > 0 {
+                    tracing::warn!(
+                        closed,
+                        "call records left open by an earlier run closed as ended by restart"
+                    );
+                }
+                tracing::info!(file = %store.path().display(), "writing call records");
+                Some(store)
+            }
+            None => None,
+        };
         let acd_stop = CancellationToken::new();
         let (acd, acd_task) = AcdHandle::spawn(
             loaded.flows.queues.values().cloned().collect(),
@@ -286,9 +332,11 @@ impl Server {
         );
         let shared = Arc::new(Shared {
             config,
-            stats: Stats::default(),
             registry: Arc::new(Registry::default()),
             metrics,
+            cdr: cdr_store.as_ref().map(CdrStore::writer),
+            cdr_store: Mutex::new(cdr_store),
+            started: std::time::Instant::now(),
             acd,
             acd_stop,
             acd_task: Mutex::new(Some(acd_task)),
@@ -315,6 +363,7 @@ impl Server {
             shared,
             media,
             admin,
+            watch_baseline,
         })
     }
 
@@ -343,6 +392,7 @@ impl Server {
             shared,
             media,
             admin,
+            watch_baseline,
         } = self;
         let stop_accepting = CancellationToken::new();
         let stop_admin = CancellationToken::new();
@@ -359,10 +409,13 @@ impl Server {
                 .with_graceful_shutdown(async move { admin_stop.cancelled().await })
                 .await;
         });
-        let watcher = shared
-            .config
-            .watch
-            .then(|| tokio::spawn(watch_loop(Arc::clone(&shared), stop_admin.clone())));
+        let watcher = shared.config.watch.then(|| {
+            tokio::spawn(watch_loop(
+                Arc::clone(&shared),
+                stop_admin.clone(),
+                watch_baseline,
+            ))
+        });
 
         shutdown.await;
         tracing::info!(
@@ -371,7 +424,7 @@ impl Server {
             "draining: refusing new calls, waiting for calls in progress"
         );
         shared.draining.store(true, Ordering::Release);
-        shared.stats.draining.store(1, Ordering::Relaxed);
+        shared.metrics.draining.set(1);
         let deadline = tokio::time::Instant::now() + shared.config.drain_grace;
         while shared.active.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -396,6 +449,14 @@ impl Server {
         let _ = admin_task.await;
         if let Some(w) = watcher {
             let _ = w.await;
+        }
+        let store = shared.cdr_store.lock().ok().and_then(|mut s| s.take());
+        if let Some(store) = store {
+            match tokio::task::spawn_blocking(move || store.close()).await {
+                Ok(Ok(())) => tracing::info!("call records written"),
+                Ok(Err(e)) => tracing::error!(error = %e, "closing the call-record file failed"),
+                Err(e) => tracing::error!(error = %e, "closing the call-record file failed"),
+            }
         }
         tracing::info!("drained; every call task ended");
         Ok(())
@@ -537,8 +598,10 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
             }
             Err((status, reason)) => {
                 shared
-                    .stats
-                    .inc("ivr_ws_handshakes_rejected_total", &[("reason", reason)]);
+                    .metrics
+                    .handshakes_rejected_total
+                    .with_label_values(&[reason])
+                    .inc();
                 Err(refuse(status, reason))
             }
         }
@@ -554,10 +617,11 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
             if admission.is_none() {
                 return;
             }
-            shared.stats.inc(
-                "ivr_ws_handshakes_rejected_total",
-                &[("reason", "bad_request")],
-            );
+            shared
+                .metrics
+                .handshakes_rejected_total
+                .with_label_values(&["bad_request"])
+                .inc();
             return;
         }
     };
@@ -632,7 +696,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn watch_loop(shared: Arc<Shared>, stop: CancellationToken) {
+async fn watch_loop(shared: Arc<Shared>, stop: CancellationToken, first: u64) {
     let dirs = [
         shared.config.flows_dir.clone(),
         shared.config.prompts_dir.clone(),
@@ -644,7 +708,6 @@ async fn watch_loop(shared: Arc<Shared>, stop: CancellationToken) {
             reload::fingerprint(&refs)
         }
     };
-    let first = tokio::task::spawn_blocking(fp.clone()).await.unwrap_or(0);
     let mut debounce = Debounce::new(first, shared.config.reload_debounce);
     loop {
         tokio::select! {
@@ -692,9 +755,14 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    // Queue gauges as of now; a busy or stopped ACD must not hold the scrape up.
+    let _ = tokio::time::timeout(Duration::from_millis(250), s.acd.publish_metrics()).await;
+    s.metrics
+        .uptime_seconds
+        .set(s.started.elapsed().as_secs_f64());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.stats.render(),
+        s.metrics.render(),
     )
         .into_response()
 }
@@ -865,10 +933,10 @@ async fn twilio_after_stream(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !crate::gateway::auth::verify_twilio(token.expose(), &url, &params, sig) {
-            s.stats.inc(
-                "ivr_ws_handshakes_rejected_total",
-                &[("reason", "bad_signature")],
-            );
+            s.metrics
+                .handshakes_rejected_total
+                .with_label_values(&["bad_signature"])
+                .inc();
             return (StatusCode::FORBIDDEN, "bad signature").into_response();
         }
     }

@@ -21,7 +21,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -45,10 +44,12 @@ use crate::gateway::queue_link::QueueLink;
 use crate::gateway::registry::{CallEntry, Decision};
 use crate::gateway::reorder::{Pushed, Reorder};
 use crate::gateway::server::{Shared, Slot};
+use crate::gateway::trace::CallTrace;
 use crate::ids::{CallId, Digit, Language, PromptId};
 use crate::media::dtmf::{DtmfDetector, DtmfEvent};
 use crate::media::g711::Law;
 use crate::media::prompts::{FRAME_SAMPLES, Frame, Playback};
+use crate::telemetry::ProtocolErrorKind;
 
 /// Messages kept from before `start` (a second of 20 ms frames).
 const MAX_EARLY: usize = 50;
@@ -91,7 +92,7 @@ pub(crate) enum Exit {
 }
 
 impl Exit {
-    fn outcome(&self) -> String {
+    pub(crate) fn outcome(&self) -> String {
         match self {
             Exit::Ended(label) => label.clone(),
             Exit::Transferred => "transferred".into(),
@@ -152,6 +153,8 @@ struct Session<S> {
     exit: Option<Exit>,
     /// This call's side of the ACD: joined queue, notices, the assigned agent's address.
     queue: QueueLink,
+    /// Metric series and call record; `None` until the call is routed.
+    trace: Option<CallTrace>,
     _slot: Slot,
 }
 
@@ -182,10 +185,11 @@ where
         prompts: shared.prompts(),
         exit: None,
         queue: QueueLink::default(),
+        trace: None,
         _slot: setup.slot,
     };
     let exit = s.drive(setup.path_number, setup.query).await;
-    s.queue.call_ended(&shared.acd, &exit);
+    s.account_end(&exit);
     s.finish(exit).await;
 }
 
@@ -269,20 +273,37 @@ where
             return Exit::Duplicate;
         };
         self.shared
-            .stats
-            .inc("ivr_calls_started_total", &[("gateway", self.kind.name())]);
-        self.shared
-            .stats
-            .calls_active
-            .fetch_add(1, Ordering::Relaxed);
+            .metrics
+            .calls_started_total
+            .with_label_values(&[self.kind.name()])
+            .inc();
         let exit = self
             .run_call(started, path_number, query, early, facts_rx)
             .await;
-        self.shared
-            .stats
-            .calls_active
-            .fetch_sub(1, Ordering::Relaxed);
+        // Before the claim is released: whoever sees the call gone sees it counted.
+        self.account_end(&exit);
         exit
+    }
+
+    /// Leaves the queue, counts a prompt cut short, ends the metric series and writes the
+    /// complete call record. Runs once; later calls do nothing.
+    fn account_end(&mut self, exit: &Exit) {
+        self.queue.call_ended(&self.shared.acd, exit);
+        if self.current.take().is_some() {
+            let result = if *exit == Exit::CallerHungUp {
+                "hung_up"
+            } else {
+                "interrupted"
+            };
+            self.shared
+                .metrics
+                .prompt_playbacks_total
+                .with_label_values(&[result])
+                .inc();
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.finish(exit, Instant::now().into_std());
+        }
     }
 
     /// Reads until `start`, keeping early media and digits.
@@ -306,10 +327,11 @@ where
                     if early.len() < MAX_EARLY {
                         early.push(ev);
                     } else {
-                        self.shared.stats.inc(
-                            "ivr_media_frames_dropped_total",
-                            &[("direction", "inbound"), ("reason", "before_start")],
-                        );
+                        self.shared
+                            .metrics
+                            .media_frames_dropped_total
+                            .with_label_values(&["before_start"])
+                            .inc();
                     }
                 }
                 Some(_) | None => {}
@@ -376,10 +398,13 @@ where
     }
 
     fn protocol_error(&self, reason: &'static str) {
-        self.shared.stats.inc(
-            "ivr_ws_protocol_errors_total",
-            &[("gateway", self.kind.name()), ("reason", reason)],
-        );
+        let kind = ProtocolErrorKind::of_reason(reason);
+        self.shared
+            .metrics
+            .protocol_errors_total
+            .with_label_values(&[self.kind.name(), kind.label()])
+            .inc();
+        tracing::info!(call = ?self.call_id.as_ref().map(CallId::as_str), gateway = %self.kind, reason, "protocol error");
     }
 
     async fn run_call(
@@ -420,6 +445,15 @@ where
                 let id = started.call_id.clone();
                 self.shared.registry.set_flow(&id, flow.id.as_str());
                 tracing::info!(call = %id, gateway = %self.kind, flow = %flow.id, version = %flow.version, codec = started.codec.name(), "call started");
+                self.trace = Some(CallTrace::start(
+                    self.shared.metrics.clone(),
+                    self.shared.cdr(),
+                    &id,
+                    Some(&flow),
+                    &dialled,
+                    self.queue.caller_masked.clone(),
+                    now.into_std(),
+                ));
                 let info = CallInfo {
                     caller,
                     dialled,
@@ -430,6 +464,15 @@ where
             }
             None => {
                 tracing::info!(call = %started.call_id, gateway = %self.kind, "number not in service");
+                self.trace = Some(CallTrace::start(
+                    self.shared.metrics.clone(),
+                    self.shared.cdr(),
+                    &started.call_id,
+                    None,
+                    &dialled,
+                    self.queue.caller_masked.clone(),
+                    now.into_std(),
+                ));
                 self.start_not_in_service();
             }
         }
@@ -586,10 +629,15 @@ where
                     .reorder
                     .push(ts_ms, duration_ms, payload, |f| frames.push(f.to_vec()));
                 if pushed == Pushed::Late {
-                    self.shared.stats.inc("ivr_media_frames_late_total", &[]);
+                    self.shared.metrics.media_frames_late_total.inc();
                 }
                 for f in frames {
+                    let began = std::time::Instant::now();
                     self.inbound_audio(&f, now);
+                    self.shared
+                        .metrics
+                        .frame_handling_seconds
+                        .observe(began.elapsed().as_secs_f64());
                 }
             }
             Inbound::Dtmf { digit } => self.digit(digit, DigitSource::Gateway, now),
@@ -650,12 +698,14 @@ where
 
     fn digit(&mut self, digit: Digit, source: DigitSource, now: Instant) {
         if !self.dedupe.accept(digit, source, now.into_std()) {
-            self.shared.stats.inc("ivr_dtmf_duplicates_total", &[]);
+            self.shared.metrics.dtmf_duplicates_total.inc();
             return;
         }
         self.shared
-            .stats
-            .inc("ivr_dtmf_digits_total", &[("source", source.label())]);
+            .metrics
+            .dtmf_digits_total
+            .with_label_values(&[source.label()])
+            .inc();
         if let Some(call) = self.call.as_mut() {
             call.handle_input(now.into_std(), Input::DigitReceived(digit));
         }
@@ -669,13 +719,17 @@ where
             MarkOutcome::Unknown => ("unknown", None),
         };
         self.shared
-            .stats
-            .inc("ivr_marks_total", &[("outcome", label)]);
+            .metrics
+            .marks_total
+            .with_label_values(&[label])
+            .inc();
         match tag {
             Some(Tag::Call(id)) => {
                 self.shared
-                    .stats
-                    .inc("ivr_prompt_playbacks_total", &[("result", "completed")]);
+                    .metrics
+                    .prompt_playbacks_total
+                    .with_label_values(&["completed"])
+                    .inc();
                 if let Some(call) = self.call.as_mut() {
                     call.handle_input(_now.into_std(), Input::PlaybackFinished(id));
                 }
@@ -712,9 +766,12 @@ where
         Ok(())
     }
 
-    /// Metrics and logs for an action; no side effects on the wire.
-    fn observe(&self, action: &Action) {
+    /// Metrics, the call record and logs for an action; no side effects on the wire.
+    fn observe(&mut self, action: &Action) {
         if let Action::Emit(ev) = action {
+            if let Some(trace) = self.trace.as_mut() {
+                trace.event(ev, std::time::Instant::now());
+            }
             match ev {
                 CallEvent::NodeEntered { node, kind } => {
                     tracing::debug!(call = %self.id(), node = %node, kind, "node");
@@ -762,8 +819,10 @@ where
                     Err(e) => {
                         tracing::warn!(call = %self.id(), error = %e, "prompt audio missing; skipping it");
                         self.shared
-                            .stats
-                            .inc("ivr_prompt_playbacks_total", &[("result", "missing")]);
+                            .metrics
+                            .prompt_playbacks_total
+                            .with_label_values(&["missing"])
+                            .inc();
                         if let Some(call) = self.call.as_mut() {
                             call.handle_input(now.into_std(), Input::PlaybackFinished(playback));
                         }
@@ -779,8 +838,10 @@ where
                     self.current = None;
                 }
                 self.shared
-                    .stats
-                    .inc("ivr_prompt_playbacks_total", &[("result", "interrupted")]);
+                    .metrics
+                    .prompt_playbacks_total
+                    .with_label_values(&["interrupted"])
+                    .inc();
                 // Always clear: audio may still be buffered at the gateway even when our own
                 // queue is empty.
                 self.clear(now).await?;
@@ -797,6 +858,9 @@ where
                     mark_safe(priority.as_str())
                 );
                 tracing::info!(call = %self.id(), queue = %queue, priority = %priority, "queued");
+                if let Some(trace) = self.trace.as_mut() {
+                    trace.enqueued(queue.as_str(), priority.as_str(), now.into_std());
+                }
                 let id = self.id().clone();
                 self.queue
                     .join(&self.shared.acd, id, queue, priority, skills, context);
@@ -959,12 +1023,6 @@ where
 
     async fn finish(&mut self, exit: Exit) {
         let outcome = exit.outcome();
-        if self.call_id.is_some() && exit != Exit::Duplicate {
-            self.shared.stats.inc(
-                "ivr_calls_ended_total",
-                &[("gateway", self.kind.name()), ("outcome", &outcome)],
-            );
-        }
         let (code, reason) = match &exit {
             Exit::Malformed(r) | Exit::Unsupported(r) => (CloseCode::Policy, *r),
             Exit::Duplicate => (CloseCode::Policy, "duplicate stream for this call"),

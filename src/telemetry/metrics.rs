@@ -6,8 +6,8 @@
 //! before the first call.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use thiserror::Error;
 
@@ -29,33 +29,46 @@ const CALL_BUCKETS: &[f64] = &[
     10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
 ];
 
-/// How a call ended, as a metric label.
+/// How a call ended, as a metric label: the flow ended it (`self_service`), it went to an
+/// agent (`agent`) or a number (`transfer`), the caller hung up, it ran past its maximum
+/// duration, nobody serves the number dialled, the gateway misbehaved (`error`), or the
+/// engine shut down under it (`drained`).
 pub const CALL_OUTCOMES: &[&str] = &[
     "self_service",
     "agent",
     "transfer",
     "caller_hung_up",
-    "queue_exit",
+    "max_duration",
+    "not_in_service",
     "error",
     "drained",
 ];
 
+/// The `line` label of calls to a number no flow claims.
+pub const UNROUTED_LINE: &str = "none";
+
 /// Where a digit came from.
 pub const DIGIT_SOURCES: &[&str] = &["inband", "event"];
 
-/// What became of a prompt playback.
-pub const PLAYBACK_RESULTS: &[&str] = &["completed", "barged_in", "cleared", "hung_up"];
+/// What became of a prompt playback: heard to the end, stopped by the flow (barge-in, an agent
+/// answering), cut by the caller hanging up, or skipped because its audio is missing.
+pub const PLAYBACK_RESULTS: &[&str] = &["completed", "interrupted", "hung_up", "missing"];
 
 /// Why an upgrade was refused before any call existed.
 pub const HANDSHAKE_REASONS: &[&str] = &[
+    "missing_signature",
     "bad_signature",
     "bad_token",
-    "unknown_path",
-    "too_many_calls",
+    "bad_request",
+    "over_capacity",
     "draining",
-    "duplicate_call",
-    "not_websocket",
 ];
+
+/// What a mark echoed by the gateway meant.
+pub const MARK_OUTCOMES: &[&str] = &["played", "timed_out", "cleared", "unknown"];
+
+/// Gateway dialects, as the `dialect` label.
+pub const DIALECTS: &[&str] = &["twilio", "asterisk"];
 
 /// Agent states as labels.
 pub const AGENT_STATES: &[&str] = &[
@@ -112,6 +125,22 @@ impl ProtocolErrorKind {
         Self::SlowConsumer,
     ];
 
+    /// The kind of a gateway-shell reason label (`bad_json`, `oversize`, `media_timeout`, ...).
+    /// Reasons it does not know are sequence errors.
+    pub fn of_reason(reason: &str) -> ProtocolErrorKind {
+        match reason {
+            "bad_json" | "missing_field" | "bad_value" | "unknown_control" | "bad_utf8" => {
+                Self::Json
+            }
+            "bad_base64" => Self::Base64,
+            "unexpected_binary" | "unsupported_format" | "bad_frame" | "odd_length" => Self::Binary,
+            "oversize" => Self::TooLarge,
+            "start_timeout" | "media_timeout" => Self::Timeout,
+            "slow_consumer" => Self::SlowConsumer,
+            _ => Self::Sequence,
+        }
+    }
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -140,6 +169,10 @@ pub struct Metrics {
     registry: Registry,
     /// Calls in progress, by line.
     pub calls_active: IntGaugeVec,
+    /// Streams accepted (authenticated, `start` received), by dialect.
+    pub calls_started_total: IntCounterVec,
+    /// 1 while draining: new calls refused, calls in progress finishing.
+    pub draining: IntGauge,
     /// Calls ended, by line and outcome.
     pub calls_total: IntCounterVec,
     /// Call durations, by line.
@@ -152,6 +185,14 @@ pub struct Metrics {
     pub menu_failures_total: IntCounterVec,
     /// Digits taken, by source (in-band detector or gateway event).
     pub dtmf_digits_total: IntCounterVec,
+    /// Digits dropped as the second report of one key press (tone and event both heard).
+    pub dtmf_duplicates_total: IntCounter,
+    /// Mark echoes from the gateway, by what they meant.
+    pub marks_total: IntCounterVec,
+    /// Inbound frames dropped, by reason.
+    pub media_frames_dropped_total: IntCounterVec,
+    /// Inbound frames that arrived after later audio had been passed on.
+    pub media_frames_late_total: IntCounter,
     /// Prompt playbacks, by result.
     pub prompt_playbacks_total: IntCounterVec,
     /// Upgrades refused before a call existed, by reason.
@@ -242,8 +283,30 @@ impl Metrics {
         r.register(Box::new(reload_failed.clone()))?;
         let uptime = Gauge::new("ivr_uptime_seconds", "Seconds since the engine started")?;
         r.register(Box::new(uptime.clone()))?;
+        let draining = IntGauge::new(
+            "ivr_draining",
+            "1 while the engine refuses new calls and lets calls in progress finish",
+        )?;
+        r.register(Box::new(draining.clone()))?;
+        let duplicates = IntCounter::new(
+            "ivr_dtmf_duplicates_total",
+            "Digits dropped as the second report of one key press",
+        )?;
+        r.register(Box::new(duplicates.clone()))?;
+        let late = IntCounter::new(
+            "ivr_media_frames_late_total",
+            "Inbound frames older than audio already passed on (reorder window exceeded)",
+        )?;
+        r.register(Box::new(late.clone()))?;
         let m = Metrics {
             calls_active: gauge(&r, "ivr_calls_active", "Calls in progress", &["line"])?,
+            calls_started_total: counter(
+                &r,
+                "ivr_calls_started_total",
+                "Media streams accepted after authentication and start",
+                &["dialect"],
+            )?,
+            draining,
             calls_total: counter(
                 &r,
                 "ivr_calls_total",
@@ -281,6 +344,20 @@ impl Metrics {
                 "Digits taken, by source",
                 &["source"],
             )?,
+            dtmf_duplicates_total: duplicates,
+            marks_total: counter(
+                &r,
+                "ivr_marks_total",
+                "Mark echoes from the gateway, by what they meant",
+                &["outcome"],
+            )?,
+            media_frames_dropped_total: counter(
+                &r,
+                "ivr_media_frames_dropped_total",
+                "Inbound media frames discarded, by reason",
+                &["reason"],
+            )?,
+            media_frames_late_total: late,
             prompt_playbacks_total: counter(
                 &r,
                 "ivr_prompt_playbacks_total",
@@ -379,10 +456,20 @@ impl Metrics {
         for s in HANDSHAKE_REASONS {
             m.handshakes_rejected_total.with_label_values(&[s]);
         }
-        for d in ["twilio", "asterisk"] {
+        for d in DIALECTS {
+            m.calls_started_total.with_label_values(&[d]);
             for k in ProtocolErrorKind::ALL {
                 m.protocol_errors_total.with_label_values(&[d, k.label()]);
             }
+        }
+        for o in MARK_OUTCOMES {
+            m.marks_total.with_label_values(&[o]);
+        }
+        m.media_frames_dropped_total
+            .with_label_values(&["before_start"]);
+        m.calls_active.with_label_values(&[UNROUTED_LINE]);
+        for outcome in CALL_OUTCOMES {
+            m.calls_total.with_label_values(&[UNROUTED_LINE, outcome]);
         }
         for s in ["ok", "failed"] {
             m.flow_reloads_total.with_label_values(&[s]);

@@ -5,7 +5,8 @@
 //! Every label value comes from a bounded set (line, flow, node, queue, priority class, state,
 //! outcome, reason) — never a call id, a caller number or digits.
 
-mod metrics;
+pub mod exposition;
+pub mod metrics;
 pub mod redact;
 
 pub use metrics::{Metrics, MetricsError, ProtocolErrorKind, WAIT_BUCKETS};

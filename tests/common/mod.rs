@@ -136,13 +136,23 @@ fn copy_dir(from: &Path, to: &Path) {
 /// the hours of a line are data, not what these tests are about), served with the shipped
 /// prompts.
 pub async fn shipped_with(replace: &[(&str, String)]) -> Engine {
+    shipped_configured(replace, |_, _| {}).await
+}
+
+/// As [`shipped_with`], with the config adjusted by `tweak` (given the temporary directory,
+/// e.g. for a call-record file that lives as long as the engine).
+pub async fn shipped_configured(
+    replace: &[(&str, String)],
+    tweak: impl FnOnce(&mut ServeConfig, &Path),
+) -> Engine {
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows");
     copy_dir(&repo().join("flows"), &flows);
     for (file, text) in replace {
         std::fs::write(flows.join(file), text).unwrap();
     }
-    let cfg = config(&flows, &repo().join("audio-prompts"));
+    let mut cfg = config(&flows, &repo().join("audio-prompts"));
+    tweak(&mut cfg, dir.path());
     start(cfg, Some(dir)).await
 }
 
@@ -156,9 +166,11 @@ impl Engine {
         o
     }
 
-    /// A counter of the gateway's metrics.
+    /// A series of the engine's metrics, read back from its text exposition (0 when absent).
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.shared.stats.get(name, labels)
+        let text = self.shared.metrics.render();
+        let parsed = ivr::telemetry::exposition::Exposition::parse(&text).unwrap();
+        parsed.get(name, labels).unwrap_or(0.0) as u64
     }
 
     /// An admin request; returns the status and body.

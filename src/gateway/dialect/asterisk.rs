@@ -182,7 +182,7 @@ impl Dialect for Asterisk {
                 if let Some(sample_bytes) = self.sample_bytes
                     && bytes.len() % sample_bytes != 0
                 {
-                    return Err(DialectError::PartialSample {
+                    return Err(DialectError::OddLength {
                         len: bytes.len(),
                         sample_bytes,
                     });
@@ -396,7 +396,7 @@ mod tests {
         );
         for len in [1, 161, 321] {
             let err = a.decode(WireIn::Binary(&vec![0; len])).unwrap_err();
-            assert_eq!(err.reason(), "partial_sample", "{len} bytes");
+            assert_eq!(err.reason(), "odd_length", "{len} bytes");
             assert_eq!(err.fault(), Fault::Malformed);
         }
     }

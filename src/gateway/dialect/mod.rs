@@ -256,7 +256,7 @@ pub enum DialectError {
     UnexpectedBinary,
     /// Audio whose length is not a whole number of samples (an odd byte count of 16-bit PCM).
     #[error("audio of {len} bytes splits a {sample_bytes}-byte sample")]
-    PartialSample {
+    OddLength {
         /// Bytes received.
         len: usize,
         /// Bytes per sample of the stream's codec.
@@ -292,7 +292,7 @@ impl DialectError {
             DialectError::MissingField(_) => "missing_field",
             DialectError::BadValue { .. } => "bad_value",
             DialectError::UnexpectedBinary => "unexpected_binary",
-            DialectError::PartialSample { .. } => "partial_sample",
+            DialectError::OddLength { .. } => "odd_length",
             DialectError::UnknownControl(_) => "unknown_control",
             DialectError::UnsupportedFormat { .. } => "unsupported_format",
         }
