@@ -1,7 +1,7 @@
 //! Property tests: no byte string or text a gateway can send panics a dialect decoder, and
 //! every decode either yields a fact or a typed error with a bounded reason label.
 
-use ivr::gateway::dialect::{DialectKind, WireIn};
+use ivr::gateway::dialect::{DialectKind, Inbound, WireIn};
 use proptest::prelude::*;
 
 const REASONS: &[&str] = &[
@@ -10,6 +10,7 @@ const REASONS: &[&str] = &[
     "missing_field",
     "bad_value",
     "unexpected_binary",
+    "odd_length",
     "unknown_control",
     "unsupported_format",
 ];
@@ -66,6 +67,7 @@ fn jsonish() -> impl Strategy<Value = String> {
         "MEDIA_START ",
         "digit:",
         "format:alaw ",
+        "format:slin ",
         "DTMF_END ",
     ]);
     prop::collection::vec(atoms, 0..40).prop_map(|v| v.concat())
@@ -86,6 +88,25 @@ proptest! {
     fn arbitrary_strings_never_panic_any_decoder(text in ".{0,300}") {
         for kind in [DialectKind::Twilio, DialectKind::Asterisk] {
             check(kind, &[WireIn::Text(&text)]);
+        }
+    }
+
+    #[test]
+    fn slin_frames_of_any_length_are_whole_samples_or_refused(
+        frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..700), 1..8)
+    ) {
+        let mut d = DialectKind::Asterisk.new_dialect();
+        let started = d.decode(WireIn::Text("MEDIA_START connection_id:c1 format:slin"));
+        prop_assert!(matches!(started, Ok(Inbound::Started(_))));
+        for f in &frames {
+            match d.decode(WireIn::Binary(f)) {
+                Ok(Inbound::Audio { payload, .. }) => prop_assert_eq!(payload.len() % 2, 0),
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(e) => {
+                    prop_assert_eq!(e.reason(), "odd_length");
+                    prop_assert_eq!(f.len() % 2, 1);
+                }
+            }
         }
     }
 

@@ -66,6 +66,14 @@ pub struct ServeConfig {
     /// Most bytes queued for a gateway that does not read; past it the call ends. Default
     /// 256 KiB.
     pub max_outbound_bytes: usize,
+    /// Kernel send buffer (`SO_SNDBUF`) of each accepted media socket; `0` leaves the
+    /// kernel's autotuning, which grows it to megabytes. Together with the gateway's receive
+    /// window it bounds how much prompt audio a gateway that stops reading can absorb before
+    /// our writes block and [`ServeConfig::write_timeout`] ends the call: at the ~11 KB/s of a
+    /// Twilio stream, against a gateway with a 128 KiB receive buffer, the default ends such a
+    /// call in about 30 s instead of minutes. Linux doubles the value for its own bookkeeping.
+    /// Default 64 KiB.
+    pub send_buffer_bytes: usize,
     /// Time for the WebSocket handshake. Default 5 s.
     #[serde(deserialize_with = "de_duration")]
     pub handshake_timeout: Duration,
@@ -138,6 +146,7 @@ impl Default for ServeConfig {
             max_calls: 200,
             max_message_bytes: 64 * 1024,
             max_outbound_bytes: 256 * 1024,
+            send_buffer_bytes: 64 * 1024,
             handshake_timeout: Duration::from_secs(5),
             start_timeout: Duration::from_secs(5),
             media_idle_timeout: Duration::from_secs(10),

@@ -4,8 +4,9 @@
 //! - **media** (default `127.0.0.1:8080`): `/twilio`, `/twilio/{number}`, `/asterisk`, each
 //!   optionally behind a `/k/<token>` path prefix. Every refusal happens *before* the upgrade,
 //!   with an HTTP status and a counted reason: draining (503), unknown path (404), failed auth
-//!   (401/403), over capacity (503). Accepted sockets get `TCP_NODELAY`, a message size cap and
-//!   a bounded write buffer, and one session task each ([`crate::gateway::session`]).
+//!   (401/403), over capacity (503). Accepted sockets get `TCP_NODELAY`, a small kernel send
+//!   buffer, a message size cap and a bounded write buffer, and one session task each
+//!   ([`crate::gateway::session`]).
 //! - **admin** (default `127.0.0.1:9091`): `/livez`, `/readyz`, `/metrics`,
 //!   `POST /api/flows/reload`, `GET /api/flows`, `GET /api/calls`,
 //!   `GET /api/calls/{id}/next` (Asterisk dialplan), `POST /api/calls/{id}/facts`,
@@ -485,6 +486,17 @@ fn ws_config(cfg: &ServeConfig) -> WebSocketConfig {
         .max_write_buffer_size(cfg.max_outbound_bytes)
 }
 
+/// Caps the kernel send buffer of an accepted socket (`0`: leave the kernel's autotuning), so
+/// a gateway that stops reading blocks our writes within seconds, not minutes.
+fn bound_send_buffer(stream: &TcpStream, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
+    if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(bytes) {
+        tracing::debug!(error = %e, "cannot set the send buffer of a media socket");
+    }
+}
+
 async fn media_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let accepted = tokio::select! {
@@ -494,6 +506,7 @@ async fn media_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellati
         match accepted {
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
+                bound_send_buffer(&stream, shared.config.send_buffer_bytes);
                 let shared2 = Arc::clone(&shared);
                 shared.tracker.spawn(connection(stream, shared2));
             }

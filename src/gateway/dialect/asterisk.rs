@@ -10,7 +10,12 @@
 //! Per-call parameters come from `channel_variables` (JSON form) and, added by the session,
 //! the URI parameters set with `v(to=${EXTEN},from=${CALLERID(num)})`.
 //!
-//! This file only translates; it must not keep call state beyond the control format.
+//! A binary frame must hold whole samples of the stream's codec: an odd byte count of `slin`
+//! (16-bit) is malformed. Frames that come before `MEDIA_START` are not checked (the codec is
+//! not known yet); the session decodes only whole samples of them.
+//!
+//! This file only translates; it must not keep call state beyond the control format and the
+//! sample width.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +32,8 @@ use crate::ids::CallId;
 pub struct Asterisk {
     /// Control messages are JSON (else plain text); decided by `MEDIA_START`.
     json: Option<bool>,
+    /// Bytes per sample of the stream's codec; decided by `MEDIA_START`.
+    sample_bytes: Option<usize>,
 }
 
 impl Asterisk {
@@ -137,6 +144,7 @@ impl Asterisk {
             params.insert("channel".to_owned(), channel);
         }
         self.json = Some(json);
+        self.sample_bytes = Some(codec.bytes_per_sample());
         Ok(Inbound::Started(Started {
             call_id: CallId::new(call_id),
             stream_id: connection_id,
@@ -171,6 +179,14 @@ impl Dialect for Asterisk {
     fn decode(&mut self, msg: WireIn<'_>) -> Result<Inbound, DialectError> {
         let text = match msg {
             WireIn::Binary(bytes) => {
+                if let Some(sample_bytes) = self.sample_bytes
+                    && bytes.len() % sample_bytes != 0
+                {
+                    return Err(DialectError::OddLength {
+                        len: bytes.len(),
+                        sample_bytes,
+                    });
+                }
                 return Ok(Inbound::Audio {
                     ts_ms: None,
                     payload: bytes.to_vec(),
@@ -361,6 +377,41 @@ mod tests {
             let err = a.decode(WireIn::Text(input)).expect_err(input);
             assert_eq!(err.reason(), *reason, "{input:?}");
         }
+    }
+
+    #[test]
+    fn odd_length_slin_frames_are_malformed_and_even_ones_are_audio() {
+        let mut a = Asterisk::new();
+        let start = "MEDIA_START connection_id:c1 channel_id:pbx1-1.1 format:slin";
+        let Ok(Inbound::Started(s)) = a.decode(WireIn::Text(start)) else {
+            panic!("no start")
+        };
+        assert_eq!(s.codec, Codec::L16 { big_endian: false });
+        assert_eq!(
+            a.decode(WireIn::Binary(&[0; 320])),
+            Ok(Inbound::Audio {
+                ts_ms: None,
+                payload: vec![0; 320]
+            })
+        );
+        for len in [1, 161, 321] {
+            let err = a.decode(WireIn::Binary(&vec![0; len])).unwrap_err();
+            assert_eq!(err.reason(), "odd_length", "{len} bytes");
+            assert_eq!(err.fault(), Fault::Malformed);
+        }
+    }
+
+    #[test]
+    fn odd_length_ulaw_frames_are_whole_samples() {
+        let mut a = Asterisk::new();
+        assert!(matches!(
+            a.decode(WireIn::Text(PLAIN_START)),
+            Ok(Inbound::Started(_))
+        ));
+        assert!(matches!(
+            a.decode(WireIn::Binary(&[0xd5; 161])),
+            Ok(Inbound::Audio { .. })
+        ));
     }
 
     #[test]

@@ -254,6 +254,14 @@ pub enum DialectError {
     /// A BINARY frame where the dialect only speaks TEXT.
     #[error("unexpected binary frame")]
     UnexpectedBinary,
+    /// Audio whose length is not a whole number of samples (an odd byte count of 16-bit PCM).
+    #[error("audio of {len} bytes splits a {sample_bytes}-byte sample")]
+    OddLength {
+        /// Bytes received.
+        len: usize,
+        /// Bytes per sample of the stream's codec.
+        sample_bytes: usize,
+    },
     /// A control message this dialect does not know (Asterisk plain text).
     #[error("unknown control message {0:?}")]
     UnknownControl(String),
@@ -284,6 +292,7 @@ impl DialectError {
             DialectError::MissingField(_) => "missing_field",
             DialectError::BadValue { .. } => "bad_value",
             DialectError::UnexpectedBinary => "unexpected_binary",
+            DialectError::OddLength { .. } => "odd_length",
             DialectError::UnknownControl(_) => "unknown_control",
             DialectError::UnsupportedFormat { .. } => "unsupported_format",
         }
