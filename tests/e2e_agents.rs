@@ -37,7 +37,13 @@ fn engine_hung_up(t: &Transcript) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_agent_logged_in_callers_take_the_no_agents_route_of_their_lane() {
-    let e = common::shipped_with(&[("queue-general.yaml", general_queue_needing_agents())]).await;
+    let records = tempfile::tempdir().unwrap();
+    let db = records.path().join("calls.sqlite");
+    let e = common::shipped_configured(
+        &[("queue-general.yaml", general_queue_needing_agents())],
+        |c, _| c.cdr_path = Some(db.clone()),
+    )
+    .await;
     // Payments goes through the shared hand-over (normal class): `unavailable`, agents busy.
     // Frozen funds is the emergency lane: its own no-agents message.
     let routes = [
@@ -69,6 +75,12 @@ async fn with_no_agent_logged_in_callers_take_the_no_agents_route_of_their_lane(
         assert_eq!(next_of(&e, id).await, (200, "HANGUP".to_owned()), "{keys}");
     }
     e.shutdown().await;
+    // The queue refused them: their records name no queue, no class and no wait.
+    for (id, _) in &results {
+        let r = ivr::cdr::find(&db, id).unwrap().unwrap();
+        assert_eq!((r.queue, r.priority, r.wait_ms), (None, None, None), "{id}");
+        assert_eq!(r.outcome.as_deref(), Some("self_service"), "{id}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -593,7 +593,13 @@ where
 
     /// Feeds one notice of the ACD to the call core.
     fn queue_notice(&mut self, notice: QueueNotice, now: Instant) {
-        if let Some(input) = self.queue.on_notice(notice)
+        let input = self.queue.on_notice(notice);
+        if matches!(input, Some(Input::QueueNoAgents | Input::QueueFull))
+            && let Some(trace) = self.trace.as_mut()
+        {
+            trace.queue_refused();
+        }
+        if let Some(input) = input
             && let Some(call) = self.call.as_mut()
         {
             call.handle_input(now.into_std(), input);

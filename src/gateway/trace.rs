@@ -148,6 +148,13 @@ impl CallTrace {
         self.queued_at = Some(now);
     }
 
+    /// The queue refused the caller (no agents, full): the call never waited there.
+    pub(crate) fn queue_refused(&mut self) {
+        self.record.queue = None;
+        self.record.priority = None;
+        self.queued_at = None;
+    }
+
     fn enter(&mut self, node: &str) {
         let Some(flow) = self.flow.as_deref() else {
             return;
