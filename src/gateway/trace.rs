@@ -276,3 +276,279 @@ impl Drop for CallTrace {
         self.close(None, Instant::now());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::Party;
+    use crate::cdr::CdrStore;
+    use crate::flow::load::{LoadOptions, load};
+    use crate::flow::model::FlowSet;
+    use crate::ids::{AgentId, NodeId};
+    use crate::telemetry::exposition::Exposition;
+
+    fn shipped() -> FlowSet {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        load(&LoadOptions::new([root.join("flows")])).set.unwrap()
+    }
+
+    fn entered(node: &str) -> CallEvent {
+        CallEvent::NodeEntered {
+            node: NodeId::new(node),
+            kind: "menu",
+        }
+    }
+
+    fn ended(outcome: EndReason, by: Party) -> CallEvent {
+        CallEvent::Ended {
+            outcome,
+            hung_up_by: by,
+            node: NodeId::new("x"),
+        }
+    }
+
+    fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
+        Exposition::parse(&m.render())
+            .unwrap()
+            .get(name, labels)
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Runs one call through a trace and returns its record and the metrics.
+    fn run(
+        flow: Option<&str>,
+        events: &[CallEvent],
+        queued: bool,
+        exit: &Exit,
+    ) -> (CallRecord, Metrics) {
+        let set = shipped();
+        let flow = flow.map(|id| set.flows.iter().find(|f| f.id.as_str() == id).unwrap());
+        let m = Metrics::new().unwrap();
+        m.register_flows(&set);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.sqlite");
+        let (store, _) = CdrStore::open(&db, Utc::now(), Some(m.clone())).unwrap();
+        let t0 = Instant::now();
+        let mut trace = CallTrace::start(
+            m.clone(),
+            Some(store.writer()),
+            &CallId::new("CA-t"),
+            flow.map(|f| &**f),
+            "95017",
+            Some("+86138****0000".into()),
+            t0,
+        );
+        if queued {
+            trace.enqueued("general", "emergency", t0);
+        }
+        for ev in events {
+            trace.event(ev, t0 + std::time::Duration::from_secs(3));
+        }
+        trace.finish(exit, t0 + std::time::Duration::from_secs(5));
+        store.close().unwrap();
+        let record = crate::cdr::find(&db, "CA-t").unwrap().unwrap();
+        (record, m)
+    }
+
+    #[test]
+    fn the_call_moves_through_node_gauges_and_leaves_them_at_zero() {
+        let set = shipped();
+        let flow = set.flows.iter().find(|f| f.id.as_str() == "hotline-95017");
+        let m = Metrics::new().unwrap();
+        m.register_flows(&set);
+        let t0 = Instant::now();
+        let mut trace = CallTrace::start(
+            m.clone(),
+            None,
+            &CallId::new("CA-g"),
+            flow.map(|f| &**f),
+            "95017",
+            None,
+            t0,
+        );
+        let in_node = |m: &Metrics, node: &str| {
+            value(
+                m,
+                "ivr_calls_in_node",
+                &[("flow", "hotline-95017"), ("node", node)],
+            )
+        };
+        trace.event(&entered("welcome"), t0);
+        assert_eq!(in_node(&m, "welcome"), 1.0);
+        trace.event(&entered("choose_language"), t0);
+        assert_eq!(in_node(&m, "welcome"), 0.0);
+        assert_eq!(in_node(&m, "choose_language"), 1.0);
+        assert_eq!(
+            value(&m, "ivr_calls_active", &[("line", "hotline-95017")]),
+            1.0
+        );
+        trace.finish(&Exit::CallerHungUp, t0);
+        assert_eq!(in_node(&m, "choose_language"), 0.0);
+        assert_eq!(
+            value(&m, "ivr_calls_active", &[("line", "hotline-95017")]),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &m,
+                "ivr_node_entries_total",
+                &[("flow", "hotline-95017"), ("node", "welcome")]
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn each_way_of_ending_gets_its_outcome_who_and_reason() {
+        let agent = CallEvent::AgentAssigned {
+            agent: AgentId::new("a7"),
+        };
+        let line = Some("hotline-95017");
+        // (what, line, core events, how the session ended, [outcome, ended by, reason])
+        type Case<'a> = (&'a str, Option<&'a str>, Vec<CallEvent>, Exit, [&'a str; 3]);
+        let cases: Vec<Case> = vec![
+            (
+                "flow hang-up",
+                line,
+                vec![ended(EndReason::Flow("closed_hours".into()), Party::Engine)],
+                Exit::Ended("closed_hours".into()),
+                ["self_service", "engine", "closed_hours"],
+            ),
+            (
+                "answered by an agent",
+                line,
+                vec![agent.clone(), ended(EndReason::Transferred, Party::Engine)],
+                Exit::Transferred,
+                ["agent", "engine", "answered"],
+            ),
+            (
+                "transfer to a number",
+                line,
+                vec![ended(EndReason::Transferred, Party::Engine)],
+                Exit::Transferred,
+                ["transfer", "engine", "transferred"],
+            ),
+            (
+                "caller hung up",
+                line,
+                vec![ended(EndReason::CallerHungUp, Party::Caller)],
+                Exit::CallerHungUp,
+                ["caller_hung_up", "caller", "caller_hung_up"],
+            ),
+            (
+                "maximum duration",
+                line,
+                vec![ended(EndReason::MaxDuration, Party::Engine)],
+                Exit::Ended("max_duration".into()),
+                ["max_duration", "engine", "max_duration"],
+            ),
+            (
+                "malformed input",
+                line,
+                vec![],
+                Exit::Malformed("bad_json"),
+                ["error", "gateway", "bad_json"],
+            ),
+            (
+                "gateway stopped reading",
+                line,
+                vec![],
+                Exit::WriteStalled,
+                ["error", "gateway", "slow_consumer"],
+            ),
+            (
+                "drained",
+                line,
+                vec![],
+                Exit::Drained,
+                ["drained", "drain", "engine_shutdown"],
+            ),
+            (
+                "nobody serves the number",
+                None,
+                vec![],
+                Exit::Ended("not_in_service".into()),
+                ["not_in_service", "engine", "not_in_service"],
+            ),
+        ];
+        for (what, flow, events, exit, [outcome, by, reason]) in cases {
+            let (r, m) = run(flow, &events, true, &exit);
+            assert_eq!(r.outcome.as_deref(), Some(outcome), "{what}");
+            assert_eq!(r.ended_by.as_deref(), Some(by), "{what}");
+            assert_eq!(r.reason.as_deref(), Some(reason), "{what}");
+            let line = flow.unwrap_or(UNROUTED_LINE);
+            assert_eq!(
+                value(
+                    &m,
+                    "ivr_calls_total",
+                    &[("line", line), ("outcome", outcome)]
+                ),
+                1.0,
+                "{what}"
+            );
+            assert_eq!(
+                value(&m, "ivr_cdr_writes_total", &[("result", "ok")]),
+                2.0,
+                "{what}: a start row and an end row"
+            );
+        }
+    }
+
+    #[test]
+    fn records_keep_values_but_never_a_secure_one_and_time_the_wait() {
+        let events = [
+            CallEvent::ValueCollected {
+                var: "merchant_id".into(),
+                value: Some("523000011".into()),
+            },
+            CallEvent::ValueCollected {
+                var: "pin".into(),
+                value: None,
+            },
+            CallEvent::AgentAssigned {
+                agent: AgentId::new("a7"),
+            },
+        ];
+        let (r, _) = run(
+            Some("merchant-0755-83765566"),
+            &events,
+            true,
+            &Exit::Transferred,
+        );
+        assert_eq!(r.inputs["merchant_id"], "523000011");
+        assert_eq!(r.inputs["pin"], SECURE_VALUE);
+        assert_eq!(r.agent.as_deref(), Some("a7"));
+        assert_eq!(r.wait_ms, Some(3000), "joined at 0 s, answered at 3 s");
+        assert_eq!(r.queue.as_deref(), Some("general"));
+    }
+
+    #[test]
+    fn a_trace_dropped_unfinished_still_ends_its_call_as_an_error() {
+        let set = shipped();
+        let m = Metrics::new().unwrap();
+        m.register_flows(&set);
+        let flow = set.flows.iter().find(|f| f.id.as_str() == "hotline-95017");
+        let trace = CallTrace::start(
+            m.clone(),
+            None,
+            &CallId::new("CA-d"),
+            flow.map(|f| &**f),
+            "95017",
+            None,
+            Instant::now(),
+        );
+        drop(trace);
+        assert_eq!(
+            value(&m, "ivr_calls_active", &[("line", "hotline-95017")]),
+            0.0
+        );
+        assert_eq!(
+            value(
+                &m,
+                "ivr_calls_total",
+                &[("line", "hotline-95017"), ("outcome", "error")]
+            ),
+            1.0
+        );
+    }
+}
