@@ -7,17 +7,20 @@
 //! or      := and ( ("||" | "or") and )*
 //! and     := not ( ("&&" | "and") not )*
 //! not     := ("!" | "not") not | compare
-//! compare := operand ( ("==" | "!=" | "<" | "<=" | ">" | ">=" | "starts_with"
-//!                       | "ends_with" | "contains") operand
-//!                    | "in" "[" operand ("," operand)* "]" )?
+//! compare := sum ( ("==" | "!=" | "<" | "<=" | ">" | ">=" | "starts_with"
+//!                   | "ends_with" | "contains") sum
+//!                | "in" "[" sum ("," sum)* "]" )?
+//! sum     := operand ( ("+" | "-") operand )*
 //! operand := NUMBER | 'text' | "text" | true | false | null | PATH | "len" "(" expr ")"
 //!          | "(" expr ")"
 //! PATH    := name ("." name)*          e.g. vars.tier, caller.number, call.language
 //! ```
 //!
 //! Evaluation never fails: an unknown name is `null`, comparisons of mismatched kinds are
-//! false, and truthiness is: `null`, `false`, `0` and `""` are false. Parsing reports the
-//! column of the first problem.
+//! false, `+` and `-` are arithmetic on numbers (and on text that reads as a number, such as
+//! collected digits) and give `null` when a side is not a number, and truthiness is: `null`,
+//! `false`, `0` and `""` are false. A `-` right after a value is subtraction; elsewhere it
+//! starts a negative number. Parsing reports the column of the first problem.
 
 use std::fmt;
 
@@ -83,6 +86,10 @@ pub enum Expr {
     In(Box<Expr>, Vec<Expr>),
     /// `len(e)`: characters of the text form.
     Len(Box<Expr>),
+    /// `a + b`: numeric sum, `null` unless both are numbers.
+    Add(Box<Expr>, Box<Expr>),
+    /// `a - b`: numeric difference, `null` unless both are numbers.
+    Sub(Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -116,7 +123,11 @@ impl Expr {
             Expr::Literal(_) => {}
             Expr::Path(p) => out.push(p),
             Expr::Not(e) | Expr::Len(e) => e.collect_paths(out),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) => {
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Compare(_, a, b)
+            | Expr::Add(a, b)
+            | Expr::Sub(a, b) => {
                 a.collect_paths(out);
                 b.collect_paths(out);
             }
@@ -144,6 +155,8 @@ impl Expr {
                 )
             }
             Expr::Len(e) => Value::Number(text(&e.eval(scope)).chars().count() as f64),
+            Expr::Add(a, b) => arithmetic(&a.eval(scope), &b.eval(scope), |x, y| x + y),
+            Expr::Sub(a, b) => arithmetic(&a.eval(scope), &b.eval(scope), |x, y| x - y),
         }
     }
 
@@ -179,6 +192,20 @@ fn number(v: &Value) -> Option<f64> {
         Value::Number(n) => Some(*n),
         Value::Str(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+fn arithmetic(a: &Value, b: &Value, f: impl Fn(f64, f64) -> f64) -> Value {
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => {
+            let r = f(x, y);
+            if r.is_finite() {
+                Value::Number(r)
+            } else {
+                Value::Null
+            }
+        }
+        _ => Value::Null,
     }
 }
 
@@ -240,9 +267,19 @@ impl fmt::Display for Tok {
 }
 
 fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
-    const OPS: [&str; 14] = [
-        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ",",
+    const OPS: [&str; 16] = [
+        "==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ",", "+", "-",
     ];
+    // A `-` directly after a value (a number, text, name or closing bracket) subtracts.
+    let after_value = |out: &Vec<(usize, Tok)>| match out.last() {
+        Some((_, Tok::Num(_) | Tok::Str(_))) => true,
+        Some((_, Tok::Op(o))) => matches!(*o, ")" | "]"),
+        Some((_, Tok::Ident(w))) => !matches!(
+            w.as_str(),
+            "and" | "or" | "not" | "in" | "starts_with" | "ends_with" | "contains"
+        ),
+        None => false,
+    };
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -262,7 +299,9 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, ExprError> {
             out.push((col, Tok::Str(chars[i + 1..i + 1 + end].iter().collect())));
             i += end + 2;
         } else if c.is_ascii_digit()
-            || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+            || (c == '-'
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+                && !after_value(&out))
         {
             let start = i;
             i += 1;
@@ -366,8 +405,23 @@ impl Parser {
         self.compare()
     }
 
+    fn sum(&mut self) -> Result<Expr, ExprError> {
+        let mut e = self.operand()?;
+        loop {
+            if self.next_is(&["+"]) {
+                self.pos += 1;
+                e = Expr::Add(Box::new(e), Box::new(self.operand()?));
+            } else if self.next_is(&["-"]) {
+                self.pos += 1;
+                e = Expr::Sub(Box::new(e), Box::new(self.operand()?));
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
     fn compare(&mut self) -> Result<Expr, ExprError> {
-        let left = self.operand()?;
+        let left = self.sum()?;
         let op = match self.peek() {
             Some((_, Tok::Op("=="))) => CompareOp::Eq,
             Some((_, Tok::Op("!="))) => CompareOp::Ne,
@@ -381,10 +435,10 @@ impl Parser {
             Some((_, Tok::Ident(w))) if w == "in" => {
                 self.pos += 1;
                 self.expect("[")?;
-                let mut list = vec![self.operand()?];
+                let mut list = vec![self.sum()?];
                 while self.next_is(&[","]) {
                     self.pos += 1;
-                    list.push(self.operand()?);
+                    list.push(self.sum()?);
                 }
                 self.expect("]")?;
                 return Ok(Expr::In(Box::new(left), list));
@@ -392,7 +446,7 @@ impl Parser {
             _ => return Ok(left),
         };
         self.pos += 1;
-        let right = self.operand()?;
+        let right = self.sum()?;
         Ok(Expr::Compare(op, Box::new(left), Box::new(right)))
     }
 
@@ -474,6 +528,18 @@ mod tests {
         );
         assert_eq!(eval("len(vars.amount) == 3"), Value::Bool(true));
         assert_eq!(eval("vars.missing"), Value::Null);
+    }
+
+    #[test]
+    fn adds_and_subtracts_numbers_and_numeric_text() {
+        assert_eq!(eval("vars.amount + 1"), Value::Number(121.0));
+        assert_eq!(eval("vars.amount-20 == 100"), Value::Bool(true));
+        assert_eq!(eval("1 - -2 + 3"), Value::Number(6.0));
+        assert_eq!(eval("(vars.amount - 100) == 20"), Value::Bool(true));
+        assert_eq!(eval("vars.missing + 1"), Value::Null);
+        assert_eq!(eval("vars.tier + 1"), Value::Null);
+        assert_eq!(eval("vars.x in [-1, 2 - 3]"), Value::Bool(false));
+        assert_eq!(eval("len(vars.tier) - 1 >= 4"), Value::Bool(true));
     }
 
     #[test]
