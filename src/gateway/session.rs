@@ -512,6 +512,10 @@ where
         let idle = self.shared.config.media_idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
         let shutdown = self.shared.shutdown.clone();
+        // One waiter for the whole call: a fresh one per pass (about two per 20 ms frame)
+        // registered and dropped itself on the token's waiter list, one lock for all calls.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if let Some(exit) = self.exit.take() {
                 return exit;
@@ -531,7 +535,7 @@ where
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     self.shared.registry.decide(self.id(), Decision::Drained);
                     if let Some(out) = self.dialect.encode(Outbound::Hangup) {
                         let _ = self.send(out).await;

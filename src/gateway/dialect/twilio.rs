@@ -104,12 +104,37 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// A JSON string or number (Twilio sends strings, Plivo numbers).
-#[derive(Deserialize, Debug)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum NumOrStr<'a> {
     Num(u64),
-    #[serde(borrow)]
     Str(Cow<'a, str>),
+}
+
+/// Read straight from the token (an untagged enum would buffer the value, try `u64`, and build
+/// an error message before trying a string: once per media message).
+impl<'de: 'a, 'a> Deserialize<'de> for NumOrStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = NumOrStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an unsigned number or a string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Num(n))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
 }
 
 impl NumOrStr<'_> {
