@@ -149,6 +149,8 @@ struct Session<S> {
     pcm: Vec<i16>,
     frame: Frame,
     out_bytes: Vec<u8>,
+    /// Reused copies of the inbound frames the reorder window releases (the first `n` are live).
+    released: Vec<Vec<u8>>,
     prompts: Arc<crate::media::prompts::PromptStore>,
     exit: Option<Exit>,
     /// This call's side of the ACD: joined queue, notices, the assigned agent's address.
@@ -182,6 +184,7 @@ where
         pcm: Vec::with_capacity(FRAME_SAMPLES * 4),
         frame: [0; FRAME_SAMPLES],
         out_bytes: Vec::with_capacity(FRAME_SAMPLES * 2 * 16),
+        released: Vec::new(),
         prompts: shared.prompts(),
         exit: None,
         queue: QueueLink::default(),
@@ -509,6 +512,10 @@ where
         let idle = self.shared.config.media_idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
         let shutdown = self.shared.shutdown.clone();
+        // One waiter for the whole call: a fresh one per pass (about two per 20 ms frame)
+        // registered and dropped itself on the token's waiter list, one lock for all calls.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if let Some(exit) = self.exit.take() {
                 return exit;
@@ -528,7 +535,7 @@ where
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     self.shared.registry.decide(self.id(), Decision::Drained);
                     if let Some(out) = self.dialect.encode(Outbound::Hangup) {
                         let _ = self.send(out).await;
@@ -630,21 +637,30 @@ where
                 // Frames in media-timestamp order: the DTMF detector needs contiguous audio.
                 let samples = payload.len() / self.codec.bytes_per_sample();
                 let duration_ms = (samples / (FRAME_SAMPLES / 20)) as u64;
-                let mut frames: Vec<Vec<u8>> = Vec::new();
-                let pushed = self
-                    .reorder
-                    .push(ts_ms, duration_ms, payload, |f| frames.push(f.to_vec()));
+                let mut frames = std::mem::take(&mut self.released);
+                let mut n = 0;
+                let pushed = self.reorder.push(ts_ms, duration_ms, payload, |f| {
+                    match frames.get_mut(n) {
+                        Some(buf) => {
+                            buf.clear();
+                            buf.extend_from_slice(f);
+                        }
+                        None => frames.push(f.to_vec()),
+                    }
+                    n += 1;
+                });
                 if pushed == Pushed::Late {
                     self.shared.metrics.media_frames_late_total.inc();
                 }
-                for f in frames {
+                for f in frames.iter().take(n) {
                     let began = std::time::Instant::now();
-                    self.inbound_audio(&f, now);
+                    self.inbound_audio(f, now);
                     self.shared
                         .metrics
                         .frame_handling_seconds
                         .observe(began.elapsed().as_secs_f64());
                 }
+                self.released = frames;
             }
             Inbound::Dtmf { digit } => self.digit(digit, DigitSource::Gateway, now),
             Inbound::MarkEchoed { name } => {

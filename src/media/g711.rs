@@ -7,8 +7,10 @@
 //! ±32256 at the extremes). `tests/g711.rs` checks every code and every `i16` against files
 //! written by sox.
 //!
-//! Frame helpers work into caller buffers and never allocate. This module does no I/O and
-//! keeps no state.
+//! Both directions are table lookups: decode through 256-entry tables, encode through a 16 KiB
+//! (μ-law) or 8 KiB (A-law) table indexed by the 14- or 13-bit level; every table is computed at
+//! compile time from the G.711 segment formulas below. Frame helpers work into caller buffers
+//! and never allocate. This module does no I/O and keeps no state.
 
 use thiserror::Error;
 
@@ -103,16 +105,59 @@ const fn build_alaw_table() -> [i16; 256] {
 
 /// Index of the highest set bit of a non-zero value (0 for 1, 1 for 2..=3, ...).
 #[inline]
-fn top_bit(v: u32) -> u32 {
+const fn top_bit(v: u32) -> u32 {
     31 - (v | 1).leading_zeros()
 }
 
-/// Encodes one 16-bit linear sample as a μ-law code.
+/// Lowest 14-bit level μ-law encoding sees: `(i16::MIN + 2) >> 2`.
+const MULAW_LEVEL_MIN: i32 = -8192;
+/// Lowest 13-bit level A-law encoding sees: `(i16::MIN + 4) >> 3`.
+const ALAW_LEVEL_MIN: i32 = -4096;
+
+/// μ-law code of every 14-bit level `(sample + 2) >> 2` (−8192..=8192), computed at compile
+/// time from [`mulaw_encode_level`]: 16 KiB, one load per sample instead of a segment search.
+static MULAW_ENCODE: [u8; 16385] = build_mulaw_encode_table();
+/// A-law code of every 13-bit level `(sample + 4) >> 3` (−4096..=4096), computed at compile
+/// time from [`alaw_encode_level`]: 8 KiB.
+static ALAW_ENCODE: [u8; 8193] = build_alaw_encode_table();
+
+const fn build_mulaw_encode_table() -> [u8; 16385] {
+    let mut t = [0u8; 16385];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = mulaw_encode_level(i as i32 + MULAW_LEVEL_MIN);
+        i += 1;
+    }
+    t
+}
+
+const fn build_alaw_encode_table() -> [u8; 8193] {
+    let mut t = [0u8; 8193];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = alaw_encode_level(i as i32 + ALAW_LEVEL_MIN);
+        i += 1;
+    }
+    t
+}
+
+/// Encodes one 16-bit linear sample as a μ-law code (one table load).
 #[inline]
 pub fn mulaw_encode(sample: i16) -> u8 {
     let v = (i32::from(sample) + 2) >> 2; // to 14 bits, nearest (as sox)
+    // In bounds for every i16: v is in -8192..=8192, so the index is in 0..=16384.
+    MULAW_ENCODE[(v - MULAW_LEVEL_MIN) as usize]
+}
+
+/// The G.711 μ-law segment search for one 14-bit level `v` (the table's source).
+const fn mulaw_encode_level(v: i32) -> u8 {
     let (mask, magnitude) = if v < 0 { (0x7F, -v) } else { (0xFF, v) };
-    let biased = magnitude.min(MULAW_CLIP) + MULAW_BIAS; // 33..=8192 (8192: 32767 rounded up)
+    let clipped = if magnitude > MULAW_CLIP {
+        MULAW_CLIP
+    } else {
+        magnitude
+    };
+    let biased = clipped + MULAW_BIAS; // 33..=8192 (8192: 32767 rounded up)
     // Biased values 32..=63 are segment 0, 64..=127 segment 1, ... 4096..=8191 segment 7.
     let segment = top_bit(biased as u32).saturating_sub(5);
     let code = if segment > 7 {
@@ -129,10 +174,16 @@ pub fn mulaw_decode(code: u8) -> i16 {
     MULAW_DECODE[usize::from(code)]
 }
 
-/// Encodes one 16-bit linear sample as an A-law code.
+/// Encodes one 16-bit linear sample as an A-law code (one table load).
 #[inline]
 pub fn alaw_encode(sample: i16) -> u8 {
     let v = (i32::from(sample) + 4) >> 3; // to 13 bits, nearest (as sox)
+    // In bounds for every i16: v is in -4096..=4096, so the index is in 0..=8192.
+    ALAW_ENCODE[(v - ALAW_LEVEL_MIN) as usize]
+}
+
+/// The G.711 A-law segment search for one 13-bit level `v` (the table's source).
+const fn alaw_encode_level(v: i32) -> u8 {
     // Negative values are coded by the magnitude of (-v - 1), so -1 and 0 share a level.
     let (mask, magnitude) = if v >= 0 { (0xD5, v) } else { (0x55, -v - 1) };
     // Magnitudes 0..=31 are segment 0 (step 2), 32..=63 segment 1 (step 2), then doubling.
@@ -238,6 +289,16 @@ mod tests {
     fn silence_codes_decode_to_smallest_positive_level() {
         assert_eq!(mulaw_decode(Law::Mulaw.silence()), 0);
         assert_eq!(alaw_decode(Law::Alaw.silence()), 8);
+    }
+
+    #[test]
+    fn encode_tables_match_the_segment_search_for_every_sample() {
+        for s in i16::MIN..=i16::MAX {
+            let mu = (i32::from(s) + 2) >> 2;
+            let a = (i32::from(s) + 4) >> 3;
+            assert_eq!(mulaw_encode(s), mulaw_encode_level(mu), "μ-law {s}");
+            assert_eq!(alaw_encode(s), alaw_encode_level(a), "A-law {s}");
+        }
     }
 
     #[test]

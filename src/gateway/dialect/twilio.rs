@@ -10,6 +10,12 @@
 //! `x-ext` listing `hangup` and/or `transfer`, the matching outbound events are sent; real
 //! Twilio never advertises them, so it never receives them.
 //!
+//! Outbound `media`, `mark` and `clear` messages, one per 20 ms of audio and call, are written
+//! straight into one exactly sized `String` (stream id escaped once per stream, base64 appended
+//! in place): the bytes are those `serde_json` writes for the same object (keys sorted), without
+//! its map, its escaping pass over the base64 or its growing buffer. Inbound messages are read
+//! with borrowed serde structs; the payload is base64-decoded into one exactly sized buffer.
+//!
 //! This file only translates; it must not keep call state beyond the stream id and extensions.
 
 use std::borrow::Cow;
@@ -27,11 +33,24 @@ use super::{
 use crate::ids::CallId;
 
 /// The Twilio dialect for one stream.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Twilio {
     stream_sid: String,
+    /// `stream_sid` as a JSON string literal (quoted and escaped), written into every message.
+    sid_json: String,
     ext_hangup: bool,
     ext_transfer: bool,
+}
+
+impl Default for Twilio {
+    fn default() -> Self {
+        Self {
+            stream_sid: String::new(),
+            sid_json: "\"\"".to_owned(),
+            ext_hangup: false,
+            ext_transfer: false,
+        }
+    }
 }
 
 impl Twilio {
@@ -41,13 +60,81 @@ impl Twilio {
     }
 }
 
+/// Start of an outbound `media` message, up to the base64 payload (keys in `serde_json` order).
+const MEDIA_HEAD: &str = r#"{"event":"media","media":{"payload":""#;
+/// After the payload, up to the stream id.
+const MEDIA_TAIL: &str = r#""},"streamSid":"#;
+/// Start of an outbound `mark` message, up to the escaped mark name.
+const MARK_HEAD: &str = r#"{"event":"mark","mark":{"name":"#;
+/// After the mark name, up to the stream id.
+const MARK_TAIL: &str = r#"},"streamSid":"#;
+/// An outbound `clear` message, up to the stream id.
+const CLEAR_HEAD: &str = r#"{"event":"clear","streamSid":"#;
+
+/// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it (`\"`, `\\`, the
+/// short forms `\b \f \n \r \t`, other control characters as `\u00xx`).
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0C => "\\f",
+            0x00..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0F)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
 /// A JSON string or number (Twilio sends strings, Plivo numbers).
-#[derive(Deserialize, Debug)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum NumOrStr<'a> {
     Num(u64),
-    #[serde(borrow)]
     Str(Cow<'a, str>),
+}
+
+/// Read straight from the token (an untagged enum would buffer the value, try `u64`, and build
+/// an error message before trying a string: once per media message).
+impl<'de: 'a, 'a> Deserialize<'de> for NumOrStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = NumOrStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an unsigned number or a string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Num(n))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(NumOrStr::Str(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
 }
 
 impl NumOrStr<'_> {
@@ -230,6 +317,8 @@ impl Twilio {
                 }
             }
         }
+        self.sid_json.clear();
+        push_json_str(&mut self.sid_json, &stream_sid);
         self.stream_sid = stream_sid.clone();
         Ok(Inbound::Started(Started {
             call_id: CallId::new(call_sid),
@@ -257,8 +346,9 @@ impl Twilio {
             .payload
             .as_deref()
             .ok_or(DialectError::MissingField("media.payload"))?;
-        let bytes = BASE64
-            .decode(payload.as_bytes())
+        let mut bytes = Vec::with_capacity(base64::decoded_len_estimate(payload.len()));
+        BASE64
+            .decode_vec(payload.as_bytes(), &mut bytes)
             .map_err(|_| DialectError::BadBase64)?;
         let ts_ms = match &media.timestamp {
             Some(t) => Some(t.to_u64("media.timestamp")?),
@@ -270,6 +360,43 @@ impl Twilio {
         })
     }
 
+    /// An outbound `media` message for `bytes`, in one allocation of exactly its length.
+    fn media_message(&self, bytes: &[u8]) -> String {
+        let b64 = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+        let mut out = String::with_capacity(
+            MEDIA_HEAD.len() + b64 + MEDIA_TAIL.len() + self.sid_json.len() + 1,
+        );
+        out.push_str(MEDIA_HEAD);
+        BASE64.encode_string(bytes, &mut out);
+        out.push_str(MEDIA_TAIL);
+        out.push_str(&self.sid_json);
+        out.push('}');
+        out
+    }
+
+    /// An outbound `mark` message.
+    fn mark_message(&self, name: &str) -> String {
+        let mut out = String::with_capacity(
+            MARK_HEAD.len() + name.len() + 2 + MARK_TAIL.len() + self.sid_json.len() + 1,
+        );
+        out.push_str(MARK_HEAD);
+        push_json_str(&mut out, name);
+        out.push_str(MARK_TAIL);
+        out.push_str(&self.sid_json);
+        out.push('}');
+        out
+    }
+
+    /// An outbound `clear` message.
+    fn clear_message(&self) -> String {
+        let mut out = String::with_capacity(CLEAR_HEAD.len() + self.sid_json.len() + 1);
+        out.push_str(CLEAR_HEAD);
+        out.push_str(&self.sid_json);
+        out.push('}');
+        out
+    }
+
+    /// A rare outbound message (hangup, transfer) built through `serde_json`.
     fn json(&self, event: &str, body: Option<(&str, Value)>) -> WireOut {
         let mut obj = serde_json::Map::new();
         obj.insert("event".into(), Value::String(event.into()));
@@ -335,17 +462,9 @@ impl Dialect for Twilio {
 
     fn encode(&mut self, out: Outbound<'_>) -> Option<WireOut> {
         match out {
-            Outbound::Play(bytes) => Some(self.json(
-                "media",
-                Some((
-                    "media",
-                    serde_json::json!({ "payload": BASE64.encode(bytes) }),
-                )),
-            )),
-            Outbound::Mark(name) => {
-                Some(self.json("mark", Some(("mark", serde_json::json!({ "name": name })))))
-            }
-            Outbound::Clear => Some(self.json("clear", None)),
+            Outbound::Play(bytes) => Some(WireOut::Text(self.media_message(bytes))),
+            Outbound::Mark(name) => Some(WireOut::Text(self.mark_message(name))),
+            Outbound::Clear => Some(WireOut::Text(self.clear_message())),
             Outbound::Hangup if self.ext_hangup => Some(self.json(
                 "hangup",
                 Some(("hangup", serde_json::json!({ "reason": "normal" }))),
@@ -447,6 +566,60 @@ mod tests {
         assert_eq!(
             clear,
             r#"{"event":"clear","streamSid":"MZ00000000000000000000000000000001"}"#
+        );
+    }
+
+    /// The message `serde_json` writes for `{event, key: body, streamSid}` (how these were
+    /// built before they were written directly).
+    fn serde_form(sid: &str, event: &str, body: Option<(&str, Value)>) -> String {
+        let mut t = Twilio::new();
+        t.stream_sid = sid.to_owned();
+        let WireOut::Text(s) = t.json(event, body) else {
+            panic!("json() writes text")
+        };
+        s
+    }
+
+    fn started_with_sid(sid: &str) -> Twilio {
+        let mut t = Twilio::new();
+        let start = serde_json::json!({
+            "event": "start",
+            "start": { "streamSid": sid, "callSid": "CA1" },
+        })
+        .to_string();
+        decode(&mut t, &start).unwrap();
+        t
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn outbound_messages_are_byte_identical_to_serde_json(
+            sid in "\\PC{0,40}|[\\x00-\\x7f]{0,40}",
+            name in "\\PC{0,24}|[\\x00-\\x7f]{0,24}",
+            audio in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+        ) {
+            let mut t = started_with_sid(&sid);
+            let media = serde_form(
+                &sid,
+                "media",
+                Some(("media", serde_json::json!({ "payload": BASE64.encode(&audio) }))),
+            );
+            proptest::prop_assert_eq!(t.encode(Outbound::Play(&audio)), Some(WireOut::Text(media)));
+            let mark = serde_form(&sid, "mark", Some(("mark", serde_json::json!({ "name": name }))));
+            proptest::prop_assert_eq!(t.encode(Outbound::Mark(&name)), Some(WireOut::Text(mark)));
+            let clear = serde_form(&sid, "clear", None);
+            proptest::prop_assert_eq!(t.encode(Outbound::Clear), Some(WireOut::Text(clear)));
+        }
+    }
+
+    #[test]
+    fn media_before_start_carries_an_empty_stream_sid() {
+        let mut t = Twilio::new();
+        assert_eq!(
+            t.encode(Outbound::Play(&[0xff])),
+            Some(WireOut::Text(
+                r#"{"event":"media","media":{"payload":"/w=="},"streamSid":""}"#.to_owned()
+            ))
         );
     }
 
