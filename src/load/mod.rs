@@ -41,28 +41,8 @@ pub const SLOTS: usize = 20;
 /// The engine's inbound frame histogram.
 pub const FRAME_HISTOGRAM: &str = "ivr_frame_handling_seconds";
 
-/// How key presses reach the engine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DtmfMode {
-    /// As tones in the caller's audio.
-    InBand,
-    /// As gateway `dtmf` events only (sent at the end of the press).
-    Event,
-    /// Both (the engine must count each press once).
-    Both,
-}
-
-impl std::str::FromStr for DtmfMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "inband" => Ok(DtmfMode::InBand),
-            "event" => Ok(DtmfMode::Event),
-            "both" => Ok(DtmfMode::Both),
-            other => Err(format!("unknown DTMF mode {other:?} (inband, event, both)")),
-        }
-    }
-}
+/// How keys are sent: the caller simulator's modes.
+pub use crate::sim::DtmfMode;
 
 /// One step of every call's script.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -44,27 +44,20 @@ impl Buckets {
 
 /// The `<name>_bucket` lines of a Prometheus text exposition (label-free histogram).
 pub fn parse_buckets(text: &str, name: &str) -> Option<Buckets> {
-    let prefix = format!("{name}_bucket{{le=\"");
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some((le, count)) = rest.split_once("\"}") else {
-            continue;
-        };
-        let le = if le == "+Inf" {
-            f64::INFINITY
-        } else {
-            match le.parse() {
-                Ok(v) => v,
-                Err(_) => continue,
-            }
-        };
-        if let Ok(n) = count.trim().parse::<f64>() {
-            out.push((le, n as u64));
-        }
-    }
+    let parsed = crate::telemetry::exposition::Exposition::parse(text).ok()?;
+    let series = format!("{name}_bucket");
+    let mut out: Vec<(f64, u64)> = parsed
+        .matching(&series, &[])
+        .filter_map(|s| {
+            let le = s.labels.get("le")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, s.value as u64))
+        })
+        .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
     (!out.is_empty()).then_some(Buckets(out))
 }
