@@ -89,6 +89,11 @@ pub struct ServeConfig {
     /// Prompt audio is sent at most this far ahead of real time. Default 200 ms.
     #[serde(deserialize_with = "de_duration")]
     pub playout_lead: Duration,
+    /// Once a prompt plays, the lead is topped up in messages of about this much audio (when it
+    /// has fallen this far below `playout_lead`). `20ms` sends one message per frame. Default
+    /// 100 ms.
+    #[serde(deserialize_with = "de_duration")]
+    pub playout_refill: Duration,
     /// A mark not echoed this long after its audio should have ended counts as played.
     /// Default 2 s.
     #[serde(deserialize_with = "de_duration")]
@@ -152,6 +157,7 @@ impl Default for ServeConfig {
             media_idle_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(2),
             playout_lead: Duration::from_millis(200),
+            playout_refill: Duration::from_millis(100),
             mark_grace: Duration::from_secs(2),
             dtmf_dedupe_window: Duration::from_millis(150),
             drain_grace: Duration::from_secs(30),
@@ -227,6 +233,13 @@ impl ServeConfig {
         if self.max_calls == 0 {
             return Err(ConfigError::Invalid("max_calls must be at least 1".into()));
         }
+        if self.playout_refill > self.playout_lead {
+            return Err(ConfigError::Invalid(format!(
+                "playout_refill ({} ms) cannot exceed playout_lead ({} ms)",
+                self.playout_refill.as_millis(),
+                self.playout_lead.as_millis()
+            )));
+        }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_message_bytes below 1 KiB cannot carry a 20 ms frame".into(),
@@ -300,5 +313,16 @@ mod tests {
         let mut c = ServeConfig::default();
         c.resolve_secrets(|name| (name == "TWILIO_AUTH_TOKEN").then(|| "t".to_owned()));
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_refill_larger_than_the_lead_is_refused() {
+        let mut c = ServeConfig {
+            playout_refill: Duration::from_millis(300),
+            ..ServeConfig::default()
+        };
+        c.resolve_secrets(|_| None);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("playout_refill"), "{err}");
     }
 }

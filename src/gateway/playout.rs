@@ -3,7 +3,12 @@
 //!
 //! Prompt audio is released in 20 ms frames no further than `lead` ahead of real time, so a
 //! barge-in `clear`/`FLUSH_MEDIA` has little to discard and the caller's line falls silent
-//! within a frame of the key. The end of every prompt is tagged with a mark; the gateway echoes
+//! within a frame of the key. Once a prompt plays, the lead is topped up in chunks of about
+//! `refill` (several frames in one message) when it has fallen that far below `lead`: fewer,
+//! larger messages cost the engine and the gateway less per call-second and play as smoothly
+//! (both gateways buffer and re-frame whatever length they get), and a `clear` still discards
+//! at most `lead`. A top-up is due one frame early, so a turn woken by the caller's next
+//! inbound frame does it and no wake-up of its own is needed while audio flows in. The end of every prompt is tagged with a mark; the gateway echoes
 //! it when the audio before it is done. Twilio echoes marks the same way whether the audio was
 //! played or discarded by `clear`, so every `clear` starts a new *generation*: an echo of a mark
 //! from an older generation is reported [`MarkOutcome::Cleared`], never as played. An echo of a
@@ -49,6 +54,7 @@ struct PendingMark<T> {
 #[derive(Debug)]
 pub struct Playout<T> {
     lead: Duration,
+    refill: Duration,
     mark_grace: Duration,
     /// When the audio sent so far finishes playing, if any is still queued at the gateway.
     horizon: Option<Instant>,
@@ -60,10 +66,14 @@ pub struct Playout<T> {
 
 impl<T> Playout<T> {
     /// A tracker keeping audio at most `lead` ahead of real time (clamped to at least one
-    /// frame), resolving unanswered marks `mark_grace` after their audio should have ended.
-    pub fn new(lead: Duration, mark_grace: Duration) -> Self {
+    /// frame), topped up in chunks of about `refill` (clamped to one frame ..= `lead`; one
+    /// frame means a message per frame), resolving unanswered marks `mark_grace` after their
+    /// audio should have ended.
+    pub fn new(lead: Duration, refill: Duration, mark_grace: Duration) -> Self {
+        let lead = lead.max(FRAME);
         Self {
-            lead: lead.max(FRAME),
+            lead,
+            refill: refill.clamp(FRAME, lead),
             mark_grace,
             horizon: None,
             generation: 0,
@@ -83,6 +93,12 @@ impl<T> Playout<T> {
     /// Whether one more frame may be sent at `now`.
     pub fn frame_due(&self, now: Instant) -> bool {
         !self.paused && self.ahead(now) + FRAME <= self.lead
+    }
+
+    /// Whether a top-up should start at `now`: the audio ahead has fallen to within one frame
+    /// of `lead - refill`. Send frames while [`Playout::frame_due`] once this is true.
+    pub fn refill_due(&self, now: Instant) -> bool {
+        !self.paused && self.ahead(now) + self.refill <= self.lead + FRAME
     }
 
     /// Records that one frame was sent at `now`.
@@ -168,15 +184,17 @@ impl<T> Playout<T> {
         self.marks.iter().map(|m| m.due).min()
     }
 
-    /// When the next frame may be sent, if sending now is not allowed (`None` while paused).
+    /// When the next top-up is due (now, if it is; `None` while paused). The deadline is the
+    /// low-water mark itself, one frame after a top-up first becomes due, so an inbound frame
+    /// arriving in between does the work.
     pub fn next_frame_at(&self, now: Instant) -> Option<Instant> {
         if self.paused {
             return None;
         }
-        if self.frame_due(now) {
+        if self.refill_due(now) && self.frame_due(now) {
             return Some(now);
         }
-        self.horizon.map(|h| h + FRAME - self.lead)
+        self.horizon.map(|h| h + self.refill - self.lead)
     }
 
     /// Marks sent and not yet resolved.
@@ -196,7 +214,7 @@ mod tests {
     #[test]
     fn audio_is_never_more_than_the_lead_ahead_of_real_time() {
         let t0 = Instant::now();
-        let mut p: Playout<u32> = Playout::new(ms(200), ms(1000));
+        let mut p: Playout<u32> = Playout::new(ms(200), FRAME, ms(1000));
         let mut sent = 0;
         // Ten simulated seconds, waking whenever the tracker says a frame is due.
         let mut now = t0;
@@ -212,10 +230,81 @@ mod tests {
         assert_eq!(sent, 500 + 10);
     }
 
+    /// Sends a top-up the way the session does: only when one is due, then every frame due.
+    fn top_up(p: &mut Playout<u32>, now: Instant) -> usize {
+        let mut n = 0;
+        if p.refill_due(now) {
+            while p.frame_due(now) {
+                p.frame_sent(now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn refills_come_in_chunks_when_woken_by_deadlines_alone() {
+        let t0 = Instant::now();
+        let mut p: Playout<u32> = Playout::new(ms(200), ms(100), ms(1000));
+        let mut chunks = Vec::new();
+        let mut now = t0;
+        while now <= t0 + Duration::from_secs(10) {
+            let n = top_up(&mut p, now);
+            if n > 0 {
+                chunks.push(n);
+            }
+            assert!(p.ahead(now) <= ms(200));
+            let next = p.next_frame_at(now).expect("not paused");
+            assert!(next > now, "a top-up leaves nothing due");
+            // Never woken later than the low-water mark: the buffer keeps 100 ms.
+            now = next;
+            assert!(p.ahead(now) >= ms(100));
+        }
+        // The first message fills the whole lead, each later one about 100 ms (five frames).
+        assert_eq!(chunks[0], 10);
+        assert!(chunks[1..].iter().all(|&n| n == 5), "{chunks:?}");
+        let frames: usize = chunks.iter().sum();
+        assert_eq!(frames, 500 + 10);
+    }
+
+    #[test]
+    fn inbound_frames_every_20ms_take_the_top_ups_before_the_deadline() {
+        // Turns come from the caller's 20 ms frames (at an offset from the playout clock);
+        // the top-up happens on one of them, and the deadline never has to fire.
+        let t0 = Instant::now();
+        let mut p: Playout<u32> = Playout::new(ms(200), ms(100), ms(1000));
+        let mut messages = 0;
+        top_up(&mut p, t0);
+        let mut deadline = p.next_frame_at(t0).expect("not paused");
+        for k in 1..=500u64 {
+            let now = t0 + ms(20 * k - 7);
+            assert!(now < deadline, "frame {k} came after the deadline");
+            if top_up(&mut p, now) > 0 {
+                messages += 1;
+            }
+            assert!(p.ahead(now) >= ms(100) && p.ahead(now) <= ms(200));
+            deadline = p.next_frame_at(now).expect("not paused");
+        }
+        // Ten seconds of audio in a message per 80–100 ms (the top-up rides on the frame that
+        // comes up to 20 ms before the low-water mark) instead of 500, one per frame.
+        assert!((100..=125).contains(&messages), "{messages} top-ups");
+    }
+
+    #[test]
+    fn after_a_clear_the_next_prompt_fills_the_lead_at_once() {
+        let t0 = Instant::now();
+        let mut p: Playout<u32> = Playout::new(ms(200), ms(100), ms(1000));
+        top_up(&mut p, t0);
+        let t1 = t0 + ms(50);
+        assert_eq!(top_up(&mut p, t1), 0, "150 ms still ahead: no top-up yet");
+        p.clear(t1);
+        assert_eq!(top_up(&mut p, t1), 10);
+    }
+
     #[test]
     fn mark_echo_after_play_is_played() {
         let t0 = Instant::now();
-        let mut p = Playout::new(ms(200), ms(1000));
+        let mut p = Playout::new(ms(200), FRAME, ms(1000));
         p.frame_sent(t0);
         let name = p.mark(t0, "welcome_95017", 7);
         assert_eq!(name, "1:welcome_95017");
@@ -226,7 +315,7 @@ mod tests {
     #[test]
     fn marks_echoed_after_a_clear_count_as_cleared_not_played() {
         let t0 = Instant::now();
-        let mut p = Playout::new(ms(200), ms(1000));
+        let mut p = Playout::new(ms(200), FRAME, ms(1000));
         for _ in 0..10 {
             p.frame_sent(t0);
         }
@@ -240,7 +329,7 @@ mod tests {
 
     #[test]
     fn echoes_of_marks_never_sent_are_ignored() {
-        let mut p: Playout<u8> = Playout::new(ms(200), ms(1000));
+        let mut p: Playout<u8> = Playout::new(ms(200), FRAME, ms(1000));
         assert_eq!(p.echoed("99:forged"), MarkOutcome::Unknown);
         let name = p.mark(Instant::now(), "x", 1);
         assert_eq!(p.echoed(&name), MarkOutcome::Played(1));
@@ -254,7 +343,7 @@ mod tests {
     #[test]
     fn unanswered_mark_times_out_after_its_audio_plus_grace() {
         let t0 = Instant::now();
-        let mut p = Playout::new(ms(200), ms(500));
+        let mut p = Playout::new(ms(200), FRAME, ms(500));
         for _ in 0..5 {
             p.frame_sent(t0);
         }
@@ -271,7 +360,7 @@ mod tests {
     #[test]
     fn paused_gateway_gets_no_frames_until_resumed() {
         let t0 = Instant::now();
-        let mut p: Playout<()> = Playout::new(ms(200), ms(500));
+        let mut p: Playout<()> = Playout::new(ms(200), FRAME, ms(500));
         p.set_paused(true);
         assert!(!p.frame_due(t0));
         assert_eq!(p.next_frame_at(t0), None);
@@ -281,7 +370,7 @@ mod tests {
 
     #[test]
     fn mark_labels_keep_only_safe_characters() {
-        let mut p = Playout::new(ms(200), ms(500));
+        let mut p = Playout::new(ms(200), FRAME, ms(500));
         let name = p.mark(Instant::now(), "a b\"c\n{d}+e", 0);
         assert_eq!(name, "1:abcd+e");
     }

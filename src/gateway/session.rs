@@ -2,9 +2,10 @@
 //!
 //! Each turn waits for one thing — a gateway message, a fact pushed by the queue or the admin
 //! API, the next deadline, or shutdown — then reads the clock once, feeds one input to the
-//! sans-IO [`Call`], drains its actions, releases due prompt frames, and re-arms one sleep at
-//! the earliest of: the call's next timer, the next frame, the next overdue mark, the media
-//! idle deadline.
+//! sans-IO [`Call`], drains its actions, tops up the prompt audio when it is due (several
+//! frames per message, see [`Playout`]), and re-arms one sleep at the earliest of: the call's
+//! next timer, the next top-up, the next overdue mark, the media idle deadline. While the
+//! caller's audio flows in, the top-ups ride on the turns its frames wake.
 //!
 //! Before `start` arrives the session holds no call state; media and digits that come early
 //! are buffered (bounded) and replayed. A second socket for a call id already running is
@@ -176,7 +177,7 @@ where
         codec: Codec::Mulaw,
         law: Some(Law::Mulaw),
         call: None,
-        playout: Playout::new(cfg.playout_lead, cfg.mark_grace),
+        playout: Playout::new(cfg.playout_lead, cfg.playout_refill, cfg.mark_grace),
         current: None,
         detector: DtmfDetector::new(),
         reorder: Reorder::new(REORDER_FRAMES),
@@ -511,9 +512,10 @@ where
     async fn main_loop(&mut self, facts: &mut mpsc::Receiver<Input>) -> Exit {
         let idle = self.shared.config.media_idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
-        let shutdown = self.shared.shutdown.clone();
-        // One waiter for the whole call: a fresh one per pass (about two per 20 ms frame)
-        // registered and dropped itself on the token's waiter list, one lock for all calls.
+        // A child token of the server's: polling it every turn locks only this call's own
+        // state (the server's token has one lock that every call would share, on every frame),
+        // and one waiter serves the whole call instead of a fresh one per pass.
+        let shutdown = self.shared.shutdown.child_token();
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         loop {
@@ -971,13 +973,15 @@ where
         Ok(())
     }
 
-    /// Sends every frame due now (batched into one message), and the end mark of a prompt
-    /// whose audio is all out.
+    /// Tops up the playout when it is due: every frame due now, batched into one message; and
+    /// the end mark of a prompt whose audio is all out.
     async fn pump_audio(&mut self, now: Instant) -> Result<(), Exit> {
         let std_now = now.into_std();
         self.out_bytes.clear();
         let mut ended = false;
-        if let Some(cur) = self.current.as_mut() {
+        if let Some(cur) = self.current.as_mut()
+            && self.playout.refill_due(std_now)
+        {
             while self.playout.frame_due(std_now) {
                 if !cur.playback.next_frame(&mut self.frame) {
                     ended = true;
