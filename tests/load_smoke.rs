@@ -173,7 +173,7 @@ fn a_short_run_against_the_engine_and_the_baseline_gives_complete_reports() {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let baseline_url = format!("ws://{}/twilio", listener.local_addr().unwrap());
-        tokio::spawn(load::baseline::serve(listener));
+        tokio::spawn(load::baseline::serve(listener, Duration::from_millis(20)));
         (engine_url, metrics_url, baseline_url)
     });
 

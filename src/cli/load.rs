@@ -65,6 +65,10 @@ pub struct LoadArgs {
     /// Run the bare baseline server on this address instead (serves /twilio until killed).
     #[arg(long)]
     pub baseline_server: Option<SocketAddr>,
+    /// The baseline server's playout top-up, e.g. 100ms (the engine's `playout_refill`);
+    /// the default sends each 20 ms frame as it falls due.
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    pub baseline_refill: Duration,
 }
 
 impl LoadArgs {
@@ -301,7 +305,7 @@ fn ramp(args: &LoadArgs, step: usize, out: &mut dyn Write) -> Result<u8, String>
 /// Runs `ivr load`.
 pub fn run(args: &LoadArgs) -> ExitCode {
     if let Some(addr) = args.baseline_server {
-        return match load::baseline::run(addr) {
+        return match load::baseline::run(addr, args.baseline_refill) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("ivr load: baseline server: {e}");

@@ -3,10 +3,12 @@
 //! the engine's work. It parses each message (typed serde, borrowed), decodes the payload,
 //! checks it for a tone by level (keys are the only non-silent audio the generator sends),
 //! takes `dtmf` events too, and answers each key by `clear` and restarting a stored tone. The
-//! tone plays in a loop, paced like the engine's prompts (at most 200 ms ahead of real time,
-//! sent as inbound frames arrive or when the next frame falls due), with a mark at the end of
-//! each pass. No flows, no DTMF detector, no queues, no metrics. It must stay this bare: its
-//! only job is to be the floor the engine is measured against.
+//! tone plays in a loop at most 200 ms ahead of real time (the engine's `playout_lead`), with a
+//! mark at the end of each pass. By default it sends each 20 ms frame as it falls due — what a
+//! minimal media-streams server does; `refill` makes it top up in chunks by the engine's rule
+//! (`playout_refill`) for a like-for-like comparison of the rest of the work. No flows, no
+//! DTMF detector, no queues, no metrics. It must stay this bare: its only job is to be the
+//! floor the engine is measured against.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -72,8 +74,10 @@ fn ws_config() -> WebSocketConfig {
         .max_write_buffer_size(256 * 1024)
 }
 
-/// Serves calls on `listener` until the process ends.
-pub async fn serve(listener: TcpListener) {
+/// Serves calls on `listener` until the process ends, topping up playout in chunks of about
+/// `refill` (one frame: a message per frame).
+pub async fn serve(listener: TcpListener, refill: Duration) {
+    let refill = refill.clamp(FRAME, LEAD);
     let tone = stored_tone();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -81,25 +85,26 @@ pub async fn serve(listener: TcpListener) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(call(stream, Arc::clone(&tone)));
+        tokio::spawn(call(stream, Arc::clone(&tone), refill));
     }
 }
 
 /// Runs the baseline on `addr` on a multi-thread runtime (like `ivr serve`), forever.
-pub fn run(addr: SocketAddr) -> std::io::Result<()> {
+pub fn run(addr: SocketAddr, refill: Duration) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let listener = TcpListener::bind(addr).await?;
         eprintln!("baseline serving on ws://{}/twilio", listener.local_addr()?);
-        serve(listener).await;
+        serve(listener, refill).await;
         Ok(())
     })
 }
 
 struct Bare {
     tone: Arc<[u8]>,
+    refill: Duration,
     pos: usize,
     horizon: Option<Instant>,
     playing: bool,
@@ -109,13 +114,14 @@ struct Bare {
     payload: [u8; 1024],
 }
 
-async fn call(stream: TcpStream, tone: Arc<[u8]>) {
+async fn call(stream: TcpStream, tone: Arc<[u8]>, refill: Duration) {
     let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
     else {
         return;
     };
     let mut b = Bare {
         tone,
+        refill,
         pos: 0,
         horizon: None,
         playing: false,
@@ -127,7 +133,7 @@ async fn call(stream: TcpStream, tone: Arc<[u8]>) {
     loop {
         let wake = b.horizon.filter(|_| b.playing).map_or_else(
             || Instant::now() + Duration::from_secs(3600),
-            |h| h + FRAME - LEAD,
+            |h| h + b.refill - LEAD,
         );
         let msg = tokio::select! {
             msg = ws.next() => msg,
@@ -200,6 +206,12 @@ impl Bare {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         if !self.playing {
+            return Ok(());
+        }
+        let ahead = self
+            .horizon
+            .map_or(Duration::ZERO, |h| h.saturating_duration_since(now));
+        if ahead + self.refill > LEAD + FRAME {
             return Ok(());
         }
         let start = self.pos;
