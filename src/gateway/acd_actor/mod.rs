@@ -1,4 +1,4 @@
-//! The ACD behind one actor task: the only owner of the sans-IO [`Acd`].
+//! The ACD behind one actor task: the only owner of the sans-IO [`Acd`](crate::queue::Acd).
 //!
 //! Sessions and the agents API talk to it through an [`AcdHandle`] (an mpsc channel of
 //! commands, some with a reply channel). Each turn of the actor waits for one thing — a
