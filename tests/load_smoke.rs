@@ -1,119 +1,39 @@
-//! Smoke test of the load generator: a handful of calls for a few seconds against an
-//! in-process engine and an in-process bare baseline, checking that the reports are complete
-//! and consistent. Timing figures are printed, never asserted (they belong in benchmarks).
+//! Smoke tests of the load generator against in-process engines (the shared fixtures of
+//! `tests/common`) over real sockets: a handful of calls on the synthetic test line and at the
+//! bare baseline, checking that the reports are complete and consistent; the three shipped
+//! hotlines driven into their queues and answered by simulated agents, with redial; and the
+//! same scripts against lines whose calendars are closed. Timing figures are printed, never
+//! asserted (they belong in benchmarks).
 
 // Test fixtures: a failed setup step should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
-use ivr::gateway::config::ServeConfig;
-use ivr::gateway::server::Server;
-use ivr::load::{self, LoadOptions, Report};
-use ivr::media::prompts::SPOKEN_NUMBER_PROMPTS;
-
-const FLOW: &str = r#"kind: flow
-id: load-line
-name: Load line
-numbers: ["95017"]
-languages: [zh-CN]
-defaults:
-  timeout: 5s
-  inter_digit_timeout: 1s
-  attempts: 2
-  invalid_prompt: invalid_choice
-  no_input_prompt: no_input
-  max_call_duration: 1m
-entry: welcome
-nodes:
-  welcome:
-    type: play
-    prompt: welcome
-    on: { done: menu }
-  menu:
-    type: menu
-    prompt: menu_main
-    on: { "1": fraud, invalid_exhausted: bye, timeout_exhausted: bye }
-  fraud:
-    type: enqueue
-    queue: general
-    priority: emergency
-    on: { timeout: bye, no_agents: bye, full: bye }
-  bye:
-    type: hangup
-    prompt: goodbye
-"#;
-
-const QUEUE: &str = r#"kind: queue
-id: general
-name: General
-classes:
-  - { name: emergency, strict: true, max_agent_share: 0.5 }
-  - { name: normal, base_priority: 0, aging_per_second: 0.1 }
-max_wait: 15m
-max_size: 500
-service_level: 20s
-hold_music: hold_music
-announce: { first_after: 20s, every: 45s, position: true, wait_time: true }
-wrap_up: 10s
-offer_timeout: 15s
-join_without_agents: true
-"#;
-
-const PROMPTS: &[(&str, u64)] = &[
-    ("welcome", 300),
-    ("menu_main", 3000),
-    ("goodbye", 300),
-    ("invalid_choice", 200),
-    ("no_input", 200),
-    ("hold_music", 1000),
-    ("not_in_service", 400),
-    ("queue_position", 200),
-    ("queue_wait_minutes", 200),
-    ("queue_wait_unknown", 200),
-    ("minutes", 200),
-    ("please_hold", 200),
-];
-
-fn tone(ms: u64) -> Vec<i16> {
-    (0..ms * 8)
-        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 8000.0).sin() * 3000.0) as i16)
-        .collect()
-}
-
-fn write_fixture(root: &Path) {
-    let flows = root.join("flows");
-    let zh = root.join("audio-prompts").join("zh-CN");
-    std::fs::create_dir_all(&flows).unwrap();
-    std::fs::create_dir_all(&zh).unwrap();
-    std::fs::write(flows.join("load-line.yaml"), FLOW).unwrap();
-    std::fs::write(flows.join("queue-general.yaml"), QUEUE).unwrap();
-    let mut catalogue = String::new();
-    let mut all: Vec<(String, u64)> = PROMPTS
-        .iter()
-        .map(|(p, ms)| ((*p).to_owned(), *ms))
-        .collect();
-    all.extend(
-        SPOKEN_NUMBER_PROMPTS
-            .iter()
-            .map(|p| (p.as_str().to_owned(), 60)),
-    );
-    for (id, ms) in &all {
-        catalogue.push_str(&format!("{id}:\n  zh-CN: \"{id}\"\n"));
-        ivr::media::wav::write_wav_8k(&zh.join(format!("{id}.wav")), &tone(*ms)).unwrap();
-    }
-    std::fs::write(root.join("audio-prompts").join("prompts.yaml"), catalogue).unwrap();
-}
+use ivr::load::{self, LineSpec, LoadOptions, Report};
+use ivr::sim::agents::AgentsOptions;
 
 const CALLS: usize = 4;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
 
 fn options(url: String, metrics: Option<String>) -> LoadOptions {
     let mut o = LoadOptions::new(url, CALLS);
     o.duration = Duration::from_secs(3);
     o.settle = Duration::from_millis(500);
     o.connect_rate = 20.0;
-    o.script = load::parse_script("next wait:500ms 1").unwrap();
+    o.lines = vec![LineSpec::new(
+        "95017",
+        load::parse_script("next wait:500ms 1").unwrap(),
+    )];
     o.server_pid = Some(std::process::id());
     o.metrics_url = metrics;
     o
@@ -134,6 +54,9 @@ fn assert_sane(r: &Report) {
     assert_eq!(r.answered + r.unanswered, r.presses);
     assert_eq!(r.key_to_prompt.count(), r.answered);
     assert!(r.call_seconds > 0.0);
+    assert_eq!(r.dialled, CALLS as u64, "one dial per call, no redial");
+    assert_eq!(r.lines.len(), 1);
+    assert!(r.agents.is_none());
     let server = r
         .server
         .as_ref()
@@ -148,41 +71,28 @@ fn assert_sane(r: &Report) {
 
 #[test]
 fn a_short_run_against_the_engine_and_the_baseline_gives_complete_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    write_fixture(dir.path());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (engine_url, metrics_url, baseline_url) = rt.block_on(async {
-        let mut cfg = ServeConfig {
-            media_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            flows_dir: dir.path().join("flows"),
-            prompts_dir: dir.path().join("audio-prompts"),
-            watch: false,
-            ..ServeConfig::default()
-        };
-        cfg.resolve_secrets(|_| None);
-        let server = Server::bind(cfg).await.expect("server binds");
-        let engine_url = format!("ws://{}/twilio", server.media_addr());
-        let metrics_url = format!("http://{}/metrics", server.admin_addr());
-        tokio::spawn(async move {
-            let _ = server.run(std::future::pending::<()>()).await;
-        });
+    let rt = runtime();
+    let (engine, baseline_url) = rt.block_on(async {
+        let engine = common::test_line(|_| {}).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let baseline_url = format!("ws://{}/twilio", listener.local_addr().unwrap());
         tokio::spawn(load::baseline::serve(listener, Duration::from_millis(20)));
-        (engine_url, metrics_url, baseline_url)
+        (engine, baseline_url)
     });
+    let engine_url = format!("{}/twilio", engine.url);
+    let metrics_url = format!("http://{}/metrics", engine.admin);
 
-    let engine = load::run(&options(engine_url, Some(metrics_url))).unwrap();
-    assert_sane(&engine);
-    assert_eq!(engine.queued, CALLS as u64, "key 1 queues every call");
+    let report = load::run(&options(engine_url, Some(metrics_url))).unwrap();
+    assert_sane(&report);
+    assert_eq!(report.queued, CALLS as u64, "key 1 queues every call");
     assert_eq!(
-        engine.answered, CALLS as u64,
+        report.answered, CALLS as u64,
         "every key is answered by the next prompt"
+    );
+    assert_eq!(
+        (report.transferred, report.refused, report.closed),
+        (0, 0, 0),
+        "queued calls wait: nobody answers, nobody refuses"
     );
 
     let baseline = load::run(&options(baseline_url, None)).unwrap();
@@ -192,5 +102,119 @@ fn a_short_run_against_the_engine_and_the_baseline_gives_complete_reports() {
         "the baseline answers every key"
     );
     assert!(baseline.frame_handling.is_none());
+    rt.block_on(engine.shutdown());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// The three hotlines' calls, one per line, for `window` after connecting.
+fn hotline_options(engine: &common::Engine, window: Duration) -> LoadOptions {
+    let mut o = LoadOptions::new(format!("{}/twilio", engine.url), 3);
+    o.lines = load::preset("hotlines").unwrap();
+    o.duration = window;
+    o.settle = Duration::from_millis(500);
+    o.connect_rate = 20.0;
+    o.server_pid = Some(std::process::id());
+    o.metrics_url = Some(format!("http://{}/metrics", engine.admin));
+    o
+}
+
+#[test]
+fn hotline_calls_reach_their_queues_and_agents_take_them_and_callers_redial() {
+    let rt = runtime();
+    // Open around the clock, so the run does not depend on the hour.
+    let engine = rt.block_on(common::shipped_with(&[
+        ("calendar-merchant.yaml", common::calendar_open("merchant")),
+        ("calendar-wealth.yaml", common::calendar_open("wealth")),
+    ]));
+    // Every line reaches its queue 7-9 s after connecting (a welcome of 5-6 s that takes no
+    // keys, then a few keys); two agents take the three calls within a second of each other
+    // and the callers dial again.
+    let mut o = hotline_options(&engine, Duration::from_secs(16));
+    let mut agents = AgentsOptions::new(format!("http://{}", engine.admin), 2);
+    agents.prefix = "load".into();
+    agents.answer_after = Duration::from_millis(200);
+    agents.talk = Duration::from_millis(500);
+    o.agents = Some(agents);
+    o.redial_after = Some(Duration::from_millis(200));
+
+    let r = load::run(&o).unwrap();
+    println!("{r}");
+    assert_eq!(r.connected, 3);
+    assert_eq!((r.errors, r.early_hangups, r.connect_failures), (0, 0, 0));
+    let numbers: Vec<&str> = r.lines.iter().map(|l| l.number.as_str()).collect();
+    assert_eq!(numbers, ["95017", "075583765566", "4006700700"]);
+    for l in &r.lines {
+        assert!(l.queued >= 1, "{}: queued {l:?}", l.number);
+        assert!(l.transferred >= 1, "{}: transferred {l:?}", l.number);
+        assert!(l.redials >= 1, "{}: dialled again {l:?}", l.number);
+        assert_eq!(l.dialled, 1 + l.redials, "{}: {l:?}", l.number);
+        assert_eq!((l.refused, l.closed), (0, 0), "{}: {l:?}", l.number);
+        assert_eq!(
+            l.queue_waits.count() as u64,
+            l.transferred,
+            "{}: a wait per transferred call",
+            l.number
+        );
+    }
+    assert_eq!(r.dialled, 3 + r.redials);
+    assert_eq!(
+        r.transferred,
+        r.lines.iter().map(|l| l.transferred).sum::<u64>()
+    );
+    assert!(r.entry_keys >= 8, "the merchant id was keyed");
+    assert_eq!(r.answered + r.unanswered, r.presses);
+    let desk = r.agents.as_ref().expect("agents ran");
+    assert_eq!(desk.count, 2);
+    assert_eq!(desk.error, None);
+    assert!(desk.took >= r.transferred, "{desk:?}");
+    let text = r.to_string();
+    assert!(
+        text.contains("queues") && text.contains("075583765566"),
+        "{text}"
+    );
+    // The agents logged out at the end.
+    let (_, roster) = rt.block_on(engine.http("GET", "/api/agents", ""));
+    let roster: serde_json::Value = serde_json::from_str(&roster).unwrap();
+    for a in roster.as_array().unwrap() {
+        if a["id"].as_str().is_some_and(|id| id.starts_with("load")) {
+            assert_eq!(a["state"], "logged_out", "{a}");
+        }
+    }
+    assert_eq!(
+        engine.counter(
+            "ivr_calls_total",
+            &[("line", "merchant-0755-83765566"), ("outcome", "agent")]
+        ),
+        r.lines[1].transferred
+    );
+    rt.block_on(engine.shutdown());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[test]
+fn hotline_calls_to_closed_lines_count_as_closed_not_as_errors() {
+    let rt = runtime();
+    let engine = rt.block_on(common::shipped_with(&[
+        (
+            "calendar-merchant.yaml",
+            common::calendar_closed("merchant"),
+        ),
+        ("calendar-wealth.yaml", common::calendar_closed("wealth")),
+    ]));
+    let r = load::run(&hotline_options(&engine, Duration::from_secs(14))).unwrap();
+    println!("{r}");
+    assert_eq!((r.errors, r.early_hangups, r.connect_failures), (0, 0, 0));
+    let [hotline, merchant, wealth] = &r.lines[..] else {
+        panic!("three lines: {:?}", r.lines);
+    };
+    assert_eq!((hotline.queued, hotline.closed), (1, 0), "{hotline:?}");
+    assert_eq!((merchant.queued, merchant.closed), (0, 1), "{merchant:?}");
+    assert_eq!((wealth.queued, wealth.closed), (0, 1), "{wealth:?}");
+    assert_eq!(r.closed, 2);
+    assert_eq!(
+        r.unanswered, 0,
+        "a closed line's script stops pressing keys"
+    );
+    rt.block_on(engine.shutdown());
     rt.shutdown_timeout(Duration::from_secs(1));
 }

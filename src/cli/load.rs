@@ -1,7 +1,9 @@
 //! `ivr load`: drive N simulated Twilio calls at an engine (and, in the same run, at the bare
 //! baseline server) and print what callers experienced and what each server spent; `--ramp`
 //! steps N up until a target breaks and prints the knee; `--baseline-server ADDR` runs the
-//! bare baseline. It only prints and returns exit codes; the work is in [`crate::load`].
+//! bare baseline. Calls may dial several lines (`--line`, `--lines hotlines`) into queues
+//! served by simulated agents (`--agents`, engine runs only). It only parses, prints and
+//! returns exit codes; the work is in [`crate::load`].
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,7 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::gateway::config::parse_duration;
-use crate::load::{self, DEFAULT_KEYS, DtmfMode, LoadOptions, Report, Targets};
+use crate::load::{self, DEFAULT_KEYS, DtmfMode, LineSpec, LoadOptions, Report, Targets};
+use crate::sim::agents::AgentsOptions;
 
 /// Flags of `ivr load`.
 #[derive(clap::Args, Debug)]
@@ -29,12 +32,47 @@ pub struct LoadArgs {
     /// How keys are sent: inband, event or both.
     #[arg(long, default_value = "inband")]
     pub dtmf: DtmfMode,
-    /// The number dialled.
-    #[arg(long, default_value = "95017")]
+    /// The number dialled (the single-line form; see --line).
+    #[arg(long, default_value = "95017", conflicts_with_all = ["line", "lines"])]
     pub number: String,
-    /// Every call's script: keys, wait:1s, next (wait for the next prompt), hangup.
+    /// Every call's script: keys, wait:1s, next (wait for the next prompt), hangup; a word of
+    /// several keys is one entry (52300019#: keys back to back, only the last one answered).
+    /// With --line: the script of lines given without one.
     #[arg(long, default_value = DEFAULT_KEYS)]
     pub keys: String,
+    /// A line to dial, NUMBER or NUMBER=SCRIPT (repeatable; calls go round-robin over the
+    /// lines), e.g. --line 95017 --line "4006700700=next wait:500ms 1 wait:500ms 2".
+    #[arg(long = "line", value_name = "NUMBER[=SCRIPT]")]
+    pub line: Vec<String>,
+    /// Preset lines: `hotlines` dials 95017, 075583765566 and 4006700700, each with a script
+    /// into its queue (95017 emergency, merchant id of an individual merchant then API
+    /// failure, wealth earnings dispute); added before any --line.
+    #[arg(long, value_name = "PRESET")]
+    pub lines: Option<String>,
+    /// Simulated agents serving every queue during engine runs (never the baseline's):
+    /// logged in before the first call, out after the last.
+    #[arg(long, default_value_t = 0)]
+    pub agents: usize,
+    /// Agents' ring time before they take an offer.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub agent_answer_after: Duration,
+    /// Agents' talk time per call.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub agent_talk: Duration,
+    /// The engine's admin listener for the agents API (default: scheme, host and port of
+    /// --metrics-url).
+    #[arg(long)]
+    pub admin_url: Option<String>,
+    /// Bearer token of the agents API.
+    #[arg(long, env = "IVR_AGENT_TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
+    /// Dial again after a call left by a transfer, a queue refusal, a closed line or the
+    /// script's hang-up, so the calls stay up (default: on with --agents, else off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub redial: Option<bool>,
+    /// Pause before such a redial.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub redial_after: Duration,
     /// The engine's process id (default: the process listening on the URL's port).
     #[arg(long)]
     pub engine_pid: Option<u32>,
@@ -71,25 +109,79 @@ pub struct LoadArgs {
     pub baseline_refill: Duration,
 }
 
+/// `scheme://host:port` of a URL (`http://127.0.0.1:9091/metrics` → `http://127.0.0.1:9091`).
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    (!scheme.is_empty() && !host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
 impl LoadArgs {
+    /// The lines to dial: the preset's, then each --line; or --number with --keys.
+    pub fn line_specs(&self) -> Result<Vec<LineSpec>, String> {
+        let keys = load::parse_script(&self.keys)?;
+        let mut lines = match &self.lines {
+            Some(name) => load::preset(name)
+                .ok_or_else(|| format!("unknown --lines preset {name:?} (hotlines)"))?,
+            None => Vec::new(),
+        };
+        for text in &self.line {
+            lines.push(load::parse_line(text, &keys)?);
+        }
+        if lines.is_empty() {
+            lines.push(LineSpec::new(self.number.clone(), keys));
+        }
+        Ok(lines)
+    }
+
+    /// The simulated agents of an engine run, if any.
+    pub fn agents_options(&self) -> Result<Option<AgentsOptions>, String> {
+        if self.agents == 0 {
+            return Ok(None);
+        }
+        let url = match &self.admin_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => origin_of(&self.metrics_url).ok_or_else(|| {
+                format!(
+                    "cannot tell the admin URL from --metrics-url {:?}; give --admin-url",
+                    self.metrics_url
+                )
+            })?,
+        };
+        let mut o = AgentsOptions::new(url, self.agents);
+        o.token = self.agent_token.clone().filter(|t| !t.is_empty());
+        o.prefix = "load".into();
+        o.answer_after = self.agent_answer_after;
+        o.talk = self.agent_talk;
+        Ok(Some(o))
+    }
+
+    /// Options of one run; `engine` runs get the agents and the redial.
     fn options(
         &self,
         url: &str,
         calls: usize,
         pid: Option<u32>,
         metrics: Option<String>,
+        engine: bool,
     ) -> Result<LoadOptions, String> {
         let mut o = LoadOptions::new(url, calls);
         o.duration = self.duration;
         o.connect_rate = self.connect_rate;
         o.settle = self.settle;
-        o.number = self.number.clone();
-        o.script = load::parse_script(&self.keys)?;
+        o.lines = self.line_specs()?;
         o.dtmf = self.dtmf;
         o.late_threshold = Duration::from_millis(self.late_ms);
         o.max_late_share = self.max_late_pct / 100.0;
         o.server_pid = pid;
         o.metrics_url = metrics;
+        if engine {
+            o.agents = self.agents_options()?;
+            o.redial_after = self
+                .redial
+                .unwrap_or(self.agents > 0)
+                .then_some(self.redial_after);
+        }
         Ok(o)
     }
 }
@@ -106,6 +198,7 @@ fn run_pair(args: &LoadArgs, calls: usize, out: &mut dyn Write) -> Result<Pair, 
         calls,
         args.engine_pid,
         Some(args.metrics_url.clone()),
+        true,
     )?;
     let engine = load::run(&o).map_err(|e| e.to_string())?;
     let _ = writeln!(out, "--- engine\n{engine}");
@@ -113,7 +206,7 @@ fn run_pair(args: &LoadArgs, calls: usize, out: &mut dyn Write) -> Result<Pair, 
         Some(u) => {
             // Let the engine's sessions close before the baseline's turn.
             std::thread::sleep(Duration::from_secs(2));
-            let o = args.options(u, calls, args.baseline_pid, None)?;
+            let o = args.options(u, calls, args.baseline_pid, None, false)?;
             let b = load::run(&o).map_err(|e| e.to_string())?;
             let _ = writeln!(out, "--- baseline\n{b}");
             Some(b)
@@ -338,6 +431,137 @@ pub fn run(args: &LoadArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn args(argv: &[&str]) -> Result<LoadArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("load").chain(argv.iter().copied())).map(|c| c.load)
+    }
+
+    #[test]
+    fn without_line_flags_one_line_dials_the_number_with_the_keys() {
+        let a = args(&["--number", "4006700700", "--keys", "next 2"]).expect("args");
+        let lines = a.line_specs().expect("lines");
+        assert_eq!(
+            lines,
+            vec![LineSpec::new(
+                "4006700700",
+                load::parse_script("next 2").expect("script")
+            )]
+        );
+        let default = args(&[]).expect("args").line_specs().expect("lines");
+        assert_eq!(default[0].number, "95017");
+        assert_eq!(
+            default[0].script,
+            load::parse_script(DEFAULT_KEYS).expect("script")
+        );
+    }
+
+    #[test]
+    fn line_flags_add_lines_after_the_preset_and_borrow_the_keys_when_scriptless() {
+        let a = args(&[
+            "--lines",
+            "hotlines",
+            "--line",
+            "95017",
+            "--line",
+            "4006700700=next 1",
+            "--keys",
+            "next 0",
+        ])
+        .expect("args");
+        let lines = a.line_specs().expect("lines");
+        let numbers: Vec<&str> = lines.iter().map(|l| l.number.as_str()).collect();
+        assert_eq!(
+            numbers,
+            ["95017", "075583765566", "4006700700", "95017", "4006700700"]
+        );
+        assert_eq!(
+            lines[3].script,
+            load::parse_script("next 0").expect("script")
+        );
+        assert_eq!(
+            lines[4].script,
+            load::parse_script("next 1").expect("script")
+        );
+        assert!(
+            args(&["--lines", "nope"])
+                .expect("args")
+                .line_specs()
+                .is_err()
+        );
+        assert!(
+            args(&["--number", "95017", "--line", "95017"]).is_err(),
+            "--number is the single-line form"
+        );
+    }
+
+    #[test]
+    fn agents_take_the_metrics_origin_and_turn_redial_on_for_engine_runs_only() {
+        let a = args(&[
+            "--agents",
+            "3",
+            "--agent-talk",
+            "5s",
+            "--metrics-url",
+            "http://127.0.0.1:19091/metrics",
+        ])
+        .expect("args");
+        let o = a
+            .options("ws://127.0.0.1:1/twilio", 10, None, None, true)
+            .expect("options");
+        let agents = o.agents.expect("agents");
+        assert_eq!(agents.url, "http://127.0.0.1:19091");
+        assert_eq!(agents.count, 3);
+        assert_eq!(agents.talk, Duration::from_secs(5));
+        assert_eq!(agents.answer_after, Duration::from_secs(2));
+        assert_eq!(o.redial_after, Some(Duration::from_secs(1)));
+        let baseline = a
+            .options("ws://127.0.0.1:2/twilio", 10, None, None, false)
+            .expect("options");
+        assert!(baseline.agents.is_none() && baseline.redial_after.is_none());
+
+        let no = args(&["--agents", "3", "--redial", "false"]).expect("args");
+        let o = no
+            .options("ws://127.0.0.1:1/twilio", 10, None, None, true)
+            .expect("options");
+        assert_eq!(o.redial_after, None);
+        let alone = args(&["--redial", "--redial-after", "300ms"]).expect("args");
+        let o = alone
+            .options("ws://127.0.0.1:1/twilio", 10, None, None, true)
+            .expect("options");
+        assert!(o.agents.is_none());
+        assert_eq!(o.redial_after, Some(Duration::from_millis(300)));
+        let plain = args(&[]).expect("args");
+        let o = plain
+            .options("ws://127.0.0.1:1/twilio", 10, None, None, true)
+            .expect("options");
+        assert!(
+            o.agents.is_none() && o.redial_after.is_none(),
+            "today's default run"
+        );
+        let admin = args(&["--agents", "1", "--admin-url", "http://10.0.0.1:9/"]).expect("args");
+        assert_eq!(
+            admin.agents_options().expect("agents").expect("some").url,
+            "http://10.0.0.1:9"
+        );
+    }
+
+    #[test]
+    fn origins_keep_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("http://127.0.0.1:9091/metrics").as_deref(),
+            Some("http://127.0.0.1:9091")
+        );
+        assert_eq!(origin_of("http://h:1").as_deref(), Some("http://h:1"));
+        assert_eq!(origin_of("127.0.0.1:9091/metrics"), None);
+    }
 
     #[test]
     fn medians_take_the_middle_and_skip_missing_figures() {

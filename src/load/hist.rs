@@ -1,5 +1,7 @@
 //! A fixed-bucket latency histogram for the load generator: 100 µs buckets up to 5 s, an
-//! exact maximum, no allocation after creation. It must not read a clock: samples are given.
+//! exact maximum, no allocation after creation; and [`Waits`], exact samples for rare, long
+//! figures (queue waits: one per transferred call, seconds to minutes). Neither reads a
+//! clock: samples are given.
 
 use std::time::Duration;
 
@@ -77,6 +79,35 @@ impl Hist {
     }
 }
 
+/// Exact durations, for figures recorded once per call rather than per frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Waits(Vec<Duration>);
+
+impl Waits {
+    /// Adds one sample.
+    pub fn record(&mut self, d: Duration) {
+        self.0.push(d);
+    }
+
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: &Waits) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    /// Samples recorded.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The `q` quantile (0..=1), nearest rank; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let rank = ((q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize).max(1);
+        sorted.get(rank - 1).copied()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +133,21 @@ mod tests {
         h.record(Duration::from_secs(30));
         assert_eq!(h.max(), Duration::from_secs(30));
         assert_eq!(h.quantile(0.5), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn queue_waits_give_nearest_rank_quantiles_of_exact_samples() {
+        let mut w = Waits::default();
+        assert_eq!(w.quantile(0.5), None);
+        for s in [30u64, 10, 20, 40] {
+            w.record(Duration::from_secs(s));
+        }
+        let mut more = Waits::default();
+        more.record(Duration::from_secs(600));
+        w.extend(&more);
+        assert_eq!(w.count(), 5);
+        assert_eq!(w.quantile(0.5), Some(Duration::from_secs(30)));
+        assert_eq!(w.quantile(0.99), Some(Duration::from_secs(600)));
+        assert_eq!(w.quantile(0.0), Some(Duration::from_secs(10)));
     }
 }

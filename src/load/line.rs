@@ -1,8 +1,10 @@
-//! One simulated call of the load generator: connects, then on each tick of the shared
+//! One simulated caller of the load generator: connects, then on each tick of the shared
 //! scheduler sends its due frames (silence or a key's pre-built frames), plays one frame of
 //! its playout buffer and echoes marks whose audio has played, and advances its script. Engine
-//! messages are handled as they arrive. It must not keep a timer of its own or allocate per
-//! frame; figures go into the run's shared totals.
+//! messages are handled as they arrive; the engine's event marks tell it when the call was
+//! queued, handed on (transferred) or turned away by a closed line. With a redial delay it
+//! dials again, counted in scheduler ticks, after a call that left normally. It must not keep
+//! a timer of its own or allocate per frame; figures go into the run's shared totals.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -19,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::wire::{self, FromEngine, PRESS_FRAMES, TONE_FRAMES, Templates};
 use super::{DtmfMode, Step, Totals};
+use crate::gateway::session::EVENT_MARK_PREFIX;
 
 /// One 20 ms frame.
 pub(super) const FRAME: Duration = Duration::from_millis(20);
@@ -39,15 +42,20 @@ pub(super) struct Ctl {
 
 /// Per-line settings.
 pub(super) struct LineSetup {
+    /// The caller's index in the run (its slot and call id).
     pub index: usize,
+    /// Which line it dials (index into the totals' lines).
+    pub line: usize,
     pub url: String,
     pub addr: String,
     pub number: String,
     pub script: Rc<Vec<Step>>,
+    pub closed_prompts: Rc<[String]>,
     pub dtmf: DtmfMode,
     pub templates: Rc<Templates>,
     pub connect_at: Instant,
     pub late_threshold: Duration,
+    pub redial_after: Option<Duration>,
 }
 
 enum Entry {
@@ -66,6 +74,8 @@ enum Await {
 struct Press {
     key: usize,
     frame: usize,
+    /// A key that waits for an answer (not one inside an entry).
+    measured: bool,
 }
 
 struct Pending {
@@ -78,6 +88,15 @@ struct Line {
     ws: WebSocketStream<TcpStream>,
     tpl: Rc<Templates>,
     script: Rc<Vec<Step>>,
+    closed_prompts: Rc<[String]>,
+    /// The line's index in the totals.
+    line: usize,
+    /// When the engine said it queued the call.
+    queued_at: Option<Instant>,
+    /// The engine handed the call on.
+    transferred: bool,
+    /// A closed-line prompt started.
+    closed: bool,
     dtmf: DtmfMode,
     pos: usize,
     wait_frames: u32,
@@ -100,6 +119,23 @@ enum Ended {
     Error,
 }
 
+/// How one call left, as counted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The run ended, or the script hung up.
+    HungUp,
+    /// The engine handed the call on.
+    Transferred,
+    /// The engine ended a queued call without handing it on.
+    Refused,
+    /// The engine ended the call after a closed-line prompt.
+    Closed,
+    /// The engine ended the call otherwise.
+    EarlyHangup,
+    /// A socket error.
+    Error,
+}
+
 /// Small buffers: the generator shares the cores and the memory with the engine.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -109,28 +145,71 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(1 << 20))
 }
 
-/// Runs one call to its end.
+/// Runs one caller to the run's end: its call, and with a redial delay the calls after it.
 pub(super) async fn run(setup: LineSetup, ctl: Rc<Ctl>) {
     tokio::time::sleep_until(setup.connect_at).await;
-    if ctl.stopping.get() {
-        return;
-    }
-    let ws = match connect(&setup).await {
-        Ok(ws) => ws,
-        Err(()) => {
-            ctl.totals.borrow_mut().connect_failures += 1;
-            return;
-        }
-    };
     let notify = Rc::new(Notify::new());
     let slot = setup.index % super::SLOTS;
-    ctl.slots.borrow_mut()[slot].push(Rc::clone(&notify));
-    ctl.active.set(ctl.active.get() + 1);
-    ctl.totals.borrow_mut().connected += 1;
+    let mut registered = false;
+    let mut generation: u32 = 0;
+    loop {
+        if ctl.stopping.get() {
+            return;
+        }
+        ctl.totals.borrow_mut().lines[setup.line].dialled += 1;
+        let ws = match connect(&setup).await {
+            Ok(ws) => ws,
+            Err(()) => {
+                ctl.totals.borrow_mut().connect_failures += 1;
+                return;
+            }
+        };
+        if !registered {
+            ctl.slots.borrow_mut()[slot].push(Rc::clone(&notify));
+            ctl.totals.borrow_mut().connected += 1;
+            registered = true;
+        }
+        ctl.active.set(ctl.active.get() + 1);
+        let outcome = call(&setup, &ctl, ws, &notify, slot, generation).await;
+        ctl.active.set(ctl.active.get().saturating_sub(1));
+        let Some(after) = setup.redial_after else {
+            return;
+        };
+        if ctl.stopping.get() || matches!(outcome, Outcome::EarlyHangup | Outcome::Error) {
+            return;
+        }
+        // Wait on the scheduler's ticks rather than a timer of our own.
+        let mut ticks = after.as_millis().div_ceil(FRAME.as_millis());
+        while ticks > 0 {
+            notify.notified().await;
+            if ctl.stopping.get() {
+                return;
+            }
+            ticks -= 1;
+        }
+        generation = generation.wrapping_add(1);
+        ctl.totals.borrow_mut().lines[setup.line].redials += 1;
+    }
+}
+
+/// One call over `ws`, to its end; counts how it left.
+async fn call(
+    setup: &LineSetup,
+    ctl: &Ctl,
+    ws: WebSocketStream<TcpStream>,
+    notify: &Notify,
+    slot: usize,
+    generation: u32,
+) -> Outcome {
     let mut line = Line {
         ws,
         tpl: Rc::clone(&setup.templates),
         script: Rc::clone(&setup.script),
+        closed_prompts: Rc::clone(&setup.closed_prompts),
+        line: setup.line,
+        queued_at: None,
+        transferred: false,
+        closed: false,
         dtmf: setup.dtmf,
         pos: 0,
         wait_frames: 0,
@@ -143,27 +222,51 @@ pub(super) async fn run(setup: LineSetup, ctl: Rc<Ctl>) {
         in_gap: false,
         hung_up: false,
     };
-    let call_sid = format!("CA{:08x}{:024x}", std::process::id(), setup.index);
+    // The first call of caller 7 is `CA<pid>` then 7 in 24 hex digits; its redials count up
+    // in the top 8 of them.
+    let call_sid = format!(
+        "CA{:08x}{generation:08x}{:016x}",
+        std::process::id(),
+        setup.index
+    );
     let ended = line
         .drive(
-            &ctl,
-            &notify,
+            ctl,
+            notify,
             slot,
             &call_sid,
             &setup.number,
             setup.late_threshold,
         )
         .await;
-    ctl.active.set(ctl.active.get().saturating_sub(1));
-    let mut t = ctl.totals.borrow_mut();
-    match ended {
-        Ended::ByUs => {}
-        Ended::ByEngine => t.early_hangups += 1,
-        Ended::Error => t.errors += 1,
+    let outcome = match ended {
+        Ended::ByUs => Outcome::HungUp,
+        Ended::Error => Outcome::Error,
+        Ended::ByEngine if line.transferred => Outcome::Transferred,
+        Ended::ByEngine if line.closed => Outcome::Closed,
+        Ended::ByEngine if line.queued_at.is_some() => Outcome::Refused,
+        Ended::ByEngine => Outcome::EarlyHangup,
+    };
+    let mut guard = ctl.totals.borrow_mut();
+    let t = &mut *guard;
+    let l = &mut t.lines[setup.line];
+    match outcome {
+        // Closed calls were counted when the closed-line prompt started.
+        Outcome::HungUp | Outcome::Transferred | Outcome::Closed => {}
+        Outcome::Refused => l.refused += 1,
+        Outcome::EarlyHangup => {
+            l.early_hangups += 1;
+            t.early_hangups += 1;
+        }
+        Outcome::Error => {
+            l.errors += 1;
+            t.errors += 1;
+        }
     }
     if line.pending.is_some() {
         t.unanswered += 1;
     }
+    outcome
 }
 
 async fn connect(setup: &LineSetup) -> Result<WebSocketStream<TcpStream>, ()> {
@@ -276,13 +379,14 @@ impl Line {
                 let frame = key.frames[p.frame].clone();
                 p.frame += 1;
                 let tone_done = p.frame == TONE_FRAMES;
+                let measured = p.measured;
                 let key_idx = p.key;
                 if p.frame == PRESS_FRAMES {
                     self.press = None;
                 }
                 if tone_done {
                     self.send(Message::Text(frame)).await?;
-                    if let Some(pending) = self.pending.as_mut() {
+                    if measured && let Some(pending) = self.pending.as_mut() {
                         pending.end = Some(now);
                     }
                     if self.dtmf != DtmfMode::InBand {
@@ -328,12 +432,26 @@ impl Line {
                     if self.pending.take().is_some() {
                         t.unanswered += 1;
                     }
-                    self.press = Some(Press { key, frame: 0 });
+                    self.press = Some(Press {
+                        key,
+                        frame: 0,
+                        measured: true,
+                    });
                     self.pending = Some(Pending {
                         // The tone's first frame goes out now and began 20 ms ago.
                         start: now.checked_sub(FRAME).unwrap_or(now),
                         end: None,
                         boundary: false,
+                    });
+                }
+            }
+            Step::EntryKey(d) => {
+                if let Some(key) = self.tpl.key_index(*d) {
+                    ctl.totals.borrow_mut().entry_keys += 1;
+                    self.press = Some(Press {
+                        key,
+                        frame: 0,
+                        measured: false,
                     });
                 }
             }
@@ -388,7 +506,7 @@ impl Line {
     }
 
     async fn echo(&mut self, ctl: &Ctl, name: &str) -> Result<(), Ended> {
-        if !name.starts_with(crate::gateway::session::EVENT_MARK_PREFIX) {
+        if !name.starts_with(EVENT_MARK_PREFIX) {
             ctl.totals.borrow_mut().prompts_heard += 1;
         }
         self.send(Message::text(wire::mark_echo(name))).await
@@ -400,6 +518,45 @@ impl Line {
         }
         if self.next == Await::Boundary {
             self.next = Await::Audio;
+        }
+    }
+
+    /// One of the engine's event marks (`ev:` stripped): what it did with the call.
+    fn event(&mut self, ctl: &Ctl, now: Instant, event: &str) {
+        if event.starts_with("enqueue:") {
+            let mut t = ctl.totals.borrow_mut();
+            t.queued += 1;
+            t.lines[self.line].queued += 1;
+            self.queued_at = Some(now);
+        } else if event.starts_with("transfer:") {
+            if !self.transferred {
+                self.transferred = true;
+                let l = &mut ctl.totals.borrow_mut().lines[self.line];
+                l.transferred += 1;
+                if let Some(at) = self.queued_at {
+                    l.waits.record(now.saturating_duration_since(at));
+                }
+            }
+        } else if let Some(play) = event.strip_prefix("play:") {
+            // A prompt starts: the answer to a key that led here without cutting a prompt
+            // short (the `#` that ends an entry). `next` still waits for a prompt's end or a
+            // clear.
+            if let Some(p) = self.pending.as_mut() {
+                p.boundary = true;
+            }
+            let label = play.rsplit_once(':').map_or(play, |(label, _)| label);
+            if !self.closed
+                && label
+                    .split('+')
+                    .any(|id| self.closed_prompts.iter().any(|c| c == id))
+            {
+                // The line is closed: listen to the end, press nothing more.
+                self.closed = true;
+                ctl.totals.borrow_mut().lines[self.line].closed += 1;
+                self.pos = self.script.len();
+                self.wait_frames = 0;
+                self.next = Await::Off;
+            }
         }
     }
 
@@ -435,10 +592,8 @@ impl Line {
                 }
             }
             FromEngine::Mark(name) => {
-                if let Some(rest) = name.strip_prefix(crate::gateway::session::EVENT_MARK_PREFIX) {
-                    if rest.starts_with("enqueue:") {
-                        ctl.totals.borrow_mut().queued += 1;
-                    }
+                if let Some(rest) = name.strip_prefix(EVENT_MARK_PREFIX) {
+                    self.event(ctl, now, rest);
                 } else {
                     self.boundary();
                 }

@@ -9,12 +9,20 @@
 //! lateness against its schedule is recorded; a run where too many frames went out late is
 //! **void** — its figures say more about the generator than the engine.
 //!
+//! Calls are spread round-robin over one or more *lines* (a number and its script; the preset
+//! [`HOTLINES`] drives the three shipped hotlines into their queues). Simulated agents
+//! ([`crate::sim::agents`]) may serve the queues from the same runtime: a call an agent takes
+//! leaves the engine by a transfer, is counted with its queue wait, and with `redial_after`
+//! the line dials again so the number of calls stays up.
+//!
 //! It measures: key press → first frame of the next prompt (from the end of the tone), playout
-//! gaps a caller would hear mid-prompt, errors and early hang-ups, and — from `/proc` and the
-//! engine's `/metrics` — engine CPU per call-second, RSS per call and inbound frame handling.
+//! gaps a caller would hear mid-prompt, errors and early hang-ups, calls queued, transferred,
+//! refused and turned away by a closed line, queue waits, and — from `/proc` and the engine's
+//! `/metrics` — engine CPU per call-second, RSS per call and inbound frame handling.
 //! This is an ops tool; it must never be linked into the serving path.
 
 pub mod baseline;
+mod desk;
 pub mod hist;
 mod line;
 pub mod procfs;
@@ -29,11 +37,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-pub use hist::Hist;
+pub use hist::{Hist, Waits};
 use line::{Ctl, LineSetup};
 pub use scrape::Buckets;
 
 use crate::ids::Digit;
+use crate::sim::agents::AgentsOptions;
 
 /// Scheduler slots per frame period (1 ms each).
 pub const SLOTS: usize = 20;
@@ -47,8 +56,11 @@ pub use crate::sim::DtmfMode;
 /// One step of every call's script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Press a key: 80 ms tone, 80 ms gap.
+    /// Press a key: 80 ms tone, 80 ms gap; the next prompt's first frame answers it.
     Key(Digit),
+    /// Press a key inside an entry (a merchant id): pressed like [`Step::Key`], but only the
+    /// entry's last key waits for an answer.
+    EntryKey(Digit),
     /// Stay silent this long.
     Wait(Duration),
     /// Wait until the next prompt starts (audio after a prompt's end mark or a clear).
@@ -61,7 +73,8 @@ pub enum Step {
 /// each of the next two prompts (95017: language, main menu, security menu → emergency queue).
 pub const DEFAULT_KEYS: &str = "next wait:1s 1 wait:1s 1 wait:1s 1";
 
-/// Parses a script: keys (`1`, `12#`), `wait:2s`, `next`, `hangup`.
+/// Parses a script: keys (`1`), entries (`52300019#`: keys pressed back to back, of which
+/// only the last is answered by a prompt), `wait:2s`, `next`, `hangup`.
 pub fn parse_script(script: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for word in script.split_whitespace() {
@@ -72,15 +85,106 @@ pub fn parse_script(script: &str) -> Result<Vec<Step>, String> {
         } else if word == "hangup" {
             steps.push(Step::Hangup);
         } else {
-            for c in word.chars() {
+            let mut keys = word.chars().peekable();
+            while let Some(c) = keys.next() {
                 let digit = Digit::new(c).ok_or_else(|| {
                     format!("{c:?} in {word:?} is not a key (0-9 * # A-D, wait:2s, next, hangup)")
                 })?;
-                steps.push(Step::Key(digit));
+                steps.push(if keys.peek().is_some() {
+                    Step::EntryKey(digit)
+                } else {
+                    Step::Key(digit)
+                });
             }
         }
     }
     Ok(steps)
+}
+
+/// One line the calls dial: a number and the script every call to it follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineSpec {
+    /// The number dialled.
+    pub number: String,
+    /// Every call's script.
+    pub script: Vec<Step>,
+    /// Prompt ids that tell a call the line is closed (its hours, a holiday notice): once one
+    /// starts, the call stops its script and, when the engine hangs up, counts as `closed`
+    /// rather than as an early hang-up.
+    pub closed_prompts: Vec<String>,
+}
+
+impl LineSpec {
+    /// `number` with `script`, no closed-line prompts.
+    pub fn new(number: impl Into<String>, script: Vec<Step>) -> Self {
+        Self {
+            number: number.into(),
+            script,
+            closed_prompts: Vec::new(),
+        }
+    }
+}
+
+/// The three hotlines of the shipped flows: number, the fastest script into the line's queue,
+/// and the prompts that mean the line is closed.
+///
+/// - 95017: welcome (no keys), `1` Mandarin, `1` security menu, `2` frozen funds → the
+///   `emergency` class of queue `general` (no notice on the way, unlike fraud's).
+/// - 0755-83765566: welcome, `1` Mandarin, merchant id `52300019#` (an individual merchant of
+///   `table-merchants.yaml`), `1` API failure → `urgent` class of `merchant-general`. Opening
+///   hours: calendar `merchant`.
+/// - 400-670-0700: welcome, `1` Mandarin, `2` earnings dispute → `priority` class of `wealth`.
+///   Opening hours: calendar `wealth` (weekdays).
+///
+/// Keys go half a second into each menu (the menus take keys at once; the welcomes take none,
+/// hence `next`).
+pub const HOTLINES: [(&str, &str, &[&str]); 3] = [
+    ("95017", "next wait:500ms 1 wait:500ms 1 wait:500ms 2", &[]),
+    (
+        "075583765566",
+        "next wait:500ms 1 wait:500ms 52300019# wait:500ms 1",
+        &["merchant_hours", "merchant_holiday"],
+    ),
+    (
+        "4006700700",
+        "next wait:500ms 1 wait:500ms 2",
+        &["wealth_hours"],
+    ),
+];
+
+/// The lines of a preset by name (`hotlines`).
+pub fn preset(name: &str) -> Option<Vec<LineSpec>> {
+    match name {
+        "hotlines" => Some(
+            HOTLINES
+                .iter()
+                .map(|(number, script, closed)| LineSpec {
+                    number: (*number).to_owned(),
+                    script: parse_script(script).unwrap_or_default(),
+                    closed_prompts: closed.iter().map(|p| (*p).to_owned()).collect(),
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Parses `NUMBER[=SCRIPT]` (`--line`); without a script the line follows `default_script`.
+pub fn parse_line(text: &str, default_script: &[Step]) -> Result<LineSpec, String> {
+    let (number, script) = match text.split_once('=') {
+        Some((n, s)) => (n.trim(), parse_script(s)?),
+        None => (text.trim(), default_script.to_vec()),
+    };
+    if number.is_empty()
+        || !number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-'))
+    {
+        return Err(format!(
+            "bad line {text:?}: want NUMBER[=SCRIPT], e.g. 95017=\"next wait:1s 1\""
+        ));
+    }
+    Ok(LineSpec::new(number, script))
 }
 
 /// What to run.
@@ -96,10 +200,14 @@ pub struct LoadOptions {
     pub connect_rate: f64,
     /// Time between the last connect and the measured window.
     pub settle: Duration,
-    /// The number dialled.
-    pub number: String,
-    /// Every call's script.
-    pub script: Vec<Step>,
+    /// The lines dialled, calls assigned round-robin (call `i` dials line `i % len`).
+    pub lines: Vec<LineSpec>,
+    /// Simulated agents serving the queues during the run (logged in before the first call,
+    /// out after the last); `None`: no agents.
+    pub agents: Option<AgentsOptions>,
+    /// Dial again this long after a call left by a transfer, a queue refusal, a closed line
+    /// or the script's hang-up; `None`: each call is dialled once.
+    pub redial_after: Option<Duration>,
     /// How keys are sent.
     pub dtmf: DtmfMode,
     /// A frame sent later than this after its due time is late.
@@ -114,7 +222,8 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     /// Defaults for `calls` calls against `url`: 60 s window, 100 connects/s, 2 s settle,
-    /// 95017, the default script, in-band keys, late beyond 20 ms, void above 0.1 % late.
+    /// one line (95017, the default script), no agents, no redial, in-band keys, late beyond
+    /// 20 ms, void above 0.1 % late.
     pub fn new(url: impl Into<String>, calls: usize) -> Self {
         Self {
             url: url.into(),
@@ -122,8 +231,12 @@ impl LoadOptions {
             duration: Duration::from_secs(60),
             connect_rate: 100.0,
             settle: Duration::from_secs(2),
-            number: "95017".into(),
-            script: parse_script(DEFAULT_KEYS).unwrap_or_default(),
+            lines: vec![LineSpec::new(
+                "95017",
+                parse_script(DEFAULT_KEYS).unwrap_or_default(),
+            )],
+            agents: None,
+            redial_after: None,
             dtmf: DtmfMode::InBand,
             late_threshold: Duration::from_millis(20),
             max_late_share: 0.001,
@@ -142,6 +255,12 @@ pub enum LoadError {
     /// The runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// No line to dial.
+    #[error("no line to dial")]
+    NoLines,
+    /// The simulated agents could not log in.
+    #[error("simulated agents: {0}")]
+    Agents(String),
 }
 
 /// Raw counts from the calls (shared on one thread).
@@ -164,6 +283,60 @@ pub(crate) struct Totals {
     pub early_hangups: u64,
     pub queued: u64,
     pub prompts_heard: u64,
+    pub entry_keys: u64,
+    pub lines: Vec<LineTotals>,
+}
+
+/// Raw counts of one line.
+#[derive(Debug, Default)]
+pub(crate) struct LineTotals {
+    pub dialled: u64,
+    pub redials: u64,
+    pub queued: u64,
+    pub transferred: u64,
+    pub refused: u64,
+    pub closed: u64,
+    pub early_hangups: u64,
+    pub errors: u64,
+    pub waits: Waits,
+}
+
+/// What happened on one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineFigures {
+    /// The number dialled.
+    pub number: String,
+    /// Calls dialled (first calls and redials).
+    pub dialled: u64,
+    /// Of which redials.
+    pub redials: u64,
+    /// Calls the engine said it queued.
+    pub queued: u64,
+    /// Calls the engine handed on (to an agent, or a transfer node's target).
+    pub transferred: u64,
+    /// Queued calls the engine ended without a transfer: the queue refused them (no agents
+    /// logged in, queue full) or they waited past its limit.
+    pub refused: u64,
+    /// Calls the engine turned away because the line was closed: one of the line's
+    /// closed-line prompts started (whether or not the engine hung up before the run ended).
+    pub closed: u64,
+    /// Other calls the engine closed before the run ended.
+    pub early_hangups: u64,
+    /// Socket errors.
+    pub errors: u64,
+    /// From the engine's enqueue notice to its transfer notice, per transferred call.
+    pub queue_waits: Waits,
+}
+
+/// What the simulated agents did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentFigures {
+    /// Agents logged in.
+    pub count: usize,
+    /// Offers they accepted.
+    pub took: u64,
+    /// Why they stopped early, if they did.
+    pub error: Option<String>,
 }
 
 /// Server-side figures over the measured window.
@@ -228,6 +401,24 @@ pub struct Report {
     pub queued: u64,
     /// Prompts that played to their end mark.
     pub prompts_heard: u64,
+    /// Keys pressed inside entries (not answered one by one; not in `presses`).
+    pub entry_keys: u64,
+    /// Calls dialled, over every line (first calls and redials).
+    pub dialled: u64,
+    /// Of which redials.
+    pub redials: u64,
+    /// Calls the engine handed on.
+    pub transferred: u64,
+    /// Queued calls ended without a transfer (see [`LineFigures::refused`]).
+    pub refused: u64,
+    /// Calls turned away by a closed line.
+    pub closed: u64,
+    /// Queue waits of transferred calls, every line.
+    pub queue_waits: Waits,
+    /// Per line, in the order given.
+    pub lines: Vec<LineFigures>,
+    /// The simulated agents, when the run had some.
+    pub agents: Option<AgentFigures>,
     /// The server process's figures, if found.
     pub server: Option<ServerFigures>,
     /// The generator's own CPU ms per call-second.
@@ -294,20 +485,39 @@ async fn snapshot(pid: Option<u32>, metrics_url: Option<&str>) -> Snapshot {
 }
 
 async fn run_local(opts: &LoadOptions) -> Result<Report, LoadError> {
+    if opts.lines.is_empty() {
+        return Err(LoadError::NoLines);
+    }
     let addr = authority(&opts.url)?;
     let pid = opts
         .server_pid
         .or_else(|| port_of(&addr).and_then(procfs::pid_listening_on));
     let digits: Vec<Digit> = opts
-        .script
+        .lines
         .iter()
+        .flat_map(|l| l.script.iter())
         .filter_map(|s| match s {
-            Step::Key(d) => Some(*d),
+            Step::Key(d) | Step::EntryKey(d) => Some(*d),
             _ => None,
         })
         .collect();
     let templates = Rc::new(wire::Templates::new(&digits, opts.dtmf != DtmfMode::Event));
-    let script = Rc::new(opts.script.clone());
+    // Each line's script and closed-line prompts, shared by its calls.
+    let scripts: Vec<Rc<Vec<Step>>> = opts
+        .lines
+        .iter()
+        .map(|l| Rc::new(l.script.clone()))
+        .collect();
+    let closed: Vec<Rc<[String]>> = opts
+        .lines
+        .iter()
+        .map(|l| l.closed_prompts.clone().into())
+        .collect();
+    // Agents are ready before the first call connects.
+    let desk = match &opts.agents {
+        Some(a) if a.count > 0 => Some(desk::Desk::start(a.clone()).await?),
+        _ => None,
+    };
     let idle = pid.and_then(procfs::sample);
 
     let base = Instant::now() + Duration::from_millis(50);
@@ -316,23 +526,30 @@ async fn run_local(opts: &LoadOptions) -> Result<Report, LoadError> {
         active: Cell::new(0),
         base,
         slots: RefCell::new(vec![Vec::new(); SLOTS]),
-        totals: RefCell::new(Totals::default()),
+        totals: RefCell::new(Totals {
+            lines: opts.lines.iter().map(|_| LineTotals::default()).collect(),
+            ..Totals::default()
+        }),
     });
     let rate = opts.connect_rate.max(1.0);
-    let mut lines = Vec::with_capacity(opts.calls);
+    let mut calls = Vec::with_capacity(opts.calls);
     for index in 0..opts.calls {
+        let line = index % opts.lines.len();
         let setup = LineSetup {
             index,
+            line,
             url: opts.url.clone(),
             addr: addr.clone(),
-            number: opts.number.clone(),
-            script: Rc::clone(&script),
+            number: opts.lines[line].number.clone(),
+            script: Rc::clone(&scripts[line]),
+            closed_prompts: Rc::clone(&closed[line]),
             dtmf: opts.dtmf,
             templates: Rc::clone(&templates),
             connect_at: base + Duration::from_secs_f64(index as f64 / rate),
             late_threshold: opts.late_threshold,
+            redial_after: opts.redial_after,
         };
-        lines.push(tokio::task::spawn_local(line::run(setup, Rc::clone(&ctl))));
+        calls.push(tokio::task::spawn_local(line::run(setup, Rc::clone(&ctl))));
     }
     let connect_end = base + Duration::from_secs_f64(opts.calls as f64 / rate);
     let window_start = connect_end + opts.settle;
@@ -376,11 +593,15 @@ async fn run_local(opts: &LoadOptions) -> Result<Report, LoadError> {
     let last = snapshot(pid, opts.metrics_url.as_deref()).await;
     let load = load_average();
     ctl.stopping.set(true);
-    for l in lines {
-        let _ = tokio::time::timeout(Duration::from_secs(5), l).await;
+    for c in calls {
+        let _ = tokio::time::timeout(Duration::from_secs(5), c).await;
     }
     done.notify_one();
     let _ = scheduler.await;
+    let agents = match desk {
+        Some(d) => Some(d.finish().await),
+        None => None,
+    };
 
     let call_seconds = call_ms.get() as f64 / 1000.0;
     let per_cs = |a: Option<procfs::ProcSample>, b: Option<procfs::ProcSample>| {
@@ -404,6 +625,28 @@ async fn run_local(opts: &LoadOptions) -> Result<Report, LoadError> {
         (None, Some(b)) => Some(b),
         _ => None,
     };
+    let line_figures: Vec<LineFigures> = opts
+        .lines
+        .iter()
+        .zip(&t.lines)
+        .map(|(spec, l)| LineFigures {
+            number: spec.number.clone(),
+            dialled: l.dialled,
+            redials: l.redials,
+            queued: l.queued,
+            transferred: l.transferred,
+            refused: l.refused,
+            closed: l.closed,
+            early_hangups: l.early_hangups,
+            errors: l.errors,
+            queue_waits: l.waits.clone(),
+        })
+        .collect();
+    let mut queue_waits = Waits::default();
+    for l in &line_figures {
+        queue_waits.extend(&l.queue_waits);
+    }
+    let sum = |f: fn(&LineFigures) -> u64| line_figures.iter().map(f).sum::<u64>();
     let share = t.late_frames as f64 / t.frames.max(1) as f64;
     let void = if t.connected == 0 {
         Some("no call connected".to_owned())
@@ -441,6 +684,15 @@ async fn run_local(opts: &LoadOptions) -> Result<Report, LoadError> {
         early_hangups: t.early_hangups,
         queued: t.queued,
         prompts_heard: t.prompts_heard,
+        entry_keys: t.entry_keys,
+        dialled: sum(|l| l.dialled),
+        redials: sum(|l| l.redials),
+        transferred: sum(|l| l.transferred),
+        refused: sum(|l| l.refused),
+        closed: sum(|l| l.closed),
+        queue_waits,
+        lines: line_figures,
+        agents,
         server,
         generator_cpu_ms_per_call_second: per_cs(first.me, last.me),
         frame_handling,
@@ -509,6 +761,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+fn secs(w: &Waits, q: f64) -> String {
+    w.quantile(q)
+        .map_or_else(|| "-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()))
+}
+
 fn q(h: &Hist, q: f64) -> String {
     h.quantile(q)
         .map_or_else(|| "-".to_owned(), |d| format!("{:.1}", ms(d)))
@@ -540,9 +797,64 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "keys       {} pressed, {} answered, {} unanswered, {} answered before release",
-            self.presses, self.answered, self.unanswered, self.answered_before_release
+            "keys       {} pressed, {} answered, {} unanswered, {} answered before release{}",
+            self.presses,
+            self.answered,
+            self.unanswered,
+            self.answered_before_release,
+            if self.entry_keys > 0 {
+                format!(" (+ {} inside entries)", self.entry_keys)
+            } else {
+                String::new()
+            }
         )?;
+        if self.lines.len() > 1
+            || self.agents.is_some()
+            || self.transferred + self.refused + self.closed + self.redials > 0
+        {
+            writeln!(
+                f,
+                "queues     {} dialled ({} redials), {} queued, {} transferred, {} refused, {} closed; queue wait p50 {} s, p99 {} s",
+                self.dialled,
+                self.redials,
+                self.queued,
+                self.transferred,
+                self.refused,
+                self.closed,
+                secs(&self.queue_waits, 0.5),
+                secs(&self.queue_waits, 0.99)
+            )?;
+            if self.lines.len() > 1 {
+                for l in &self.lines {
+                    writeln!(
+                        f,
+                        "  {:<14} {} dialled ({} redials), {} queued, {} transferred, {} refused, {} closed, {} early hang-ups, {} errors; queue wait p50 {} s, p99 {} s",
+                        l.number,
+                        l.dialled,
+                        l.redials,
+                        l.queued,
+                        l.transferred,
+                        l.refused,
+                        l.closed,
+                        l.early_hangups,
+                        l.errors,
+                        secs(&l.queue_waits, 0.5),
+                        secs(&l.queue_waits, 0.99)
+                    )?;
+                }
+            }
+        }
+        if let Some(a) = &self.agents {
+            writeln!(
+                f,
+                "agents     {} simulated, {} calls taken{}",
+                a.count,
+                a.took,
+                a.error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!("; stopped early: {e}"))
+            )?;
+        }
         writeln!(
             f,
             "key→prompt p50 {} ms, p99 {} ms, max {:.1} ms (from tone end); p50 {} ms from tone start",
@@ -603,7 +915,7 @@ mod tests {
     fn scripts_parse_keys_waits_next_and_hangup() {
         let d = |c| Digit::new(c).expect("digit");
         assert_eq!(
-            parse_script("next wait:1s 12 hangup").expect("script"),
+            parse_script("next wait:1s 1 2 hangup").expect("script"),
             vec![
                 Step::NextPrompt,
                 Step::Wait(Duration::from_secs(1)),
@@ -614,6 +926,76 @@ mod tests {
         );
         assert!(parse_script("1 x").is_err());
         assert!(parse_script(DEFAULT_KEYS).is_ok());
+    }
+
+    #[test]
+    fn a_word_of_several_keys_is_an_entry_answered_only_at_its_last_key() {
+        let d = |c| Digit::new(c).expect("digit");
+        assert_eq!(
+            parse_script("1 52# wait:500ms").expect("script"),
+            vec![
+                Step::Key(d('1')),
+                Step::EntryKey(d('5')),
+                Step::EntryKey(d('2')),
+                Step::Key(d('#')),
+                Step::Wait(Duration::from_millis(500)),
+            ]
+        );
+        assert!(
+            parse_script(DEFAULT_KEYS)
+                .expect("script")
+                .iter()
+                .all(|s| !matches!(s, Step::EntryKey(_))),
+            "the default script presses single keys"
+        );
+    }
+
+    #[test]
+    fn lines_parse_as_a_number_with_an_optional_script() {
+        let default = parse_script(DEFAULT_KEYS).expect("script");
+        let plain = parse_line("95017", &default).expect("line");
+        assert_eq!(plain, LineSpec::new("95017", default.clone()));
+        let own = parse_line("0755-83765566=next 52300019#", &default).expect("line");
+        assert_eq!(own.number, "0755-83765566");
+        assert_eq!(own.script, parse_script("next 52300019#").expect("script"));
+        assert!(own.closed_prompts.is_empty());
+        assert!(parse_line("=1 2", &default).is_err(), "no number");
+        assert!(parse_line("hotline=1", &default).is_err(), "not a number");
+        assert!(parse_line("95017=1 x", &default).is_err(), "bad script");
+    }
+
+    #[test]
+    fn the_hotlines_preset_dials_each_line_with_a_valid_script() {
+        let lines = preset("hotlines").expect("preset");
+        let numbers: Vec<&str> = lines.iter().map(|l| l.number.as_str()).collect();
+        assert_eq!(numbers, ["95017", "075583765566", "4006700700"]);
+        for (l, (_, text, _)) in lines.iter().zip(HOTLINES) {
+            assert_eq!(
+                l.script,
+                parse_script(text).expect("script"),
+                "{}",
+                l.number
+            );
+            assert_eq!(l.script.first(), Some(&Step::NextPrompt), "{}", l.number);
+        }
+        // The merchant line keys a merchant id of the table and ends it with `#`.
+        let merchant = &lines[1];
+        assert!(
+            merchant
+                .script
+                .contains(&Step::Key(Digit::new('#').expect("digit")))
+        );
+        assert_eq!(
+            merchant
+                .script
+                .iter()
+                .filter(|s| matches!(s, Step::EntryKey(_)))
+                .count(),
+            8
+        );
+        assert!(lines[0].closed_prompts.is_empty(), "95017 never closes");
+        assert_eq!(lines[2].closed_prompts, ["wealth_hours"]);
+        assert!(preset("nonsense").is_none());
     }
 
     #[test]
