@@ -254,31 +254,42 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 
 /// Prints the medians of repeated runs, engine against baseline.
 fn summary(pairs: &[Pair], out: &mut dyn Write) {
-    type Figure = (&'static str, fn(&Report) -> f64, usize);
+    // (name, figure, decimals, from the first run only). RSS per call is taken from the
+    // first run: later runs reuse memory the first one grew, so their growth says nothing.
+    type Figure = (&'static str, fn(&Report) -> f64, usize, bool);
     let figures: [Figure; 8] = [
         (
             "key→prompt p50 ms",
             |r| ms(r.key_to_prompt.quantile(0.5)),
             1,
+            false,
         ),
         (
             "key→prompt p99 ms",
             |r| ms(r.key_to_prompt.quantile(0.99)),
             1,
+            false,
         ),
-        ("key→prompt max ms", |r| ms(Some(r.key_to_prompt.max())), 1),
-        ("gaps mid-prompt", |r| r.gaps as f64, 0),
-        ("server CPU ms/call-s", cpu, 3),
-        ("server RSS KB/call", rss_kb, 1),
+        (
+            "key→prompt max ms",
+            |r| ms(Some(r.key_to_prompt.max())),
+            1,
+            false,
+        ),
+        ("gaps mid-prompt", |r| r.gaps as f64, 0, false),
+        ("server CPU ms/call-s", cpu, 3, false),
+        ("RSS KB/call (run 1)", rss_kb, 1, true),
         (
             "generator CPU ms/call-s",
             |r| r.generator_cpu_ms_per_call_second.unwrap_or(f64::NAN),
             3,
+            false,
         ),
         (
             "frame handling p99 ms",
             |r| ms(r.frame_handling.as_ref().and_then(|b| b.quantile(0.99))),
             2,
+            false,
         ),
     ];
     let valid = pairs.iter().filter(|p| p.engine.void.is_none()).count();
@@ -297,11 +308,15 @@ fn summary(pairs: &[Pair], out: &mut dyn Write) {
         "{:<26} {:>10} {:>10} {:>8}",
         "figure", "engine", "baseline", "ratio"
     );
-    for (name, f, digits) in figures {
-        let e = median(pairs.iter().map(|p| f(&p.engine)).collect());
-        let b = median(
+    for (name, f, digits, first_only) in figures {
+        let runs = if first_only {
+            &pairs[..pairs.len().min(1)]
+        } else {
             pairs
-                .iter()
+        };
+        let e = median(runs.iter().map(|p| f(&p.engine)).collect());
+        let b = median(
+            runs.iter()
                 .filter_map(|p| p.baseline.as_ref().map(f))
                 .collect(),
         );
