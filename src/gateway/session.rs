@@ -561,8 +561,10 @@ where
                 }
                 notice = QueueLink::next_notice(&mut self.queue.notices) => {
                     let now = Instant::now();
-                    if let Some(notice) = notice {
-                        self.queue_notice(notice, now);
+                    if let Some(notice) = notice
+                        && let Err(exit) = self.queue_notice(notice, now).await
+                    {
+                        return exit;
                     }
                     if let Err(exit) = self.after_input(now).await {
                         return exit;
@@ -600,8 +602,18 @@ where
         }
     }
 
-    /// Feeds one notice of the ACD to the call core.
-    fn queue_notice(&mut self, notice: QueueNotice, now: Instant) {
+    /// Feeds one notice of the ACD to the call core; the first one that is not a refusal
+    /// tells the gateway the caller is queued (an `ev:enqueue:<queue>:<class>` mark).
+    async fn queue_notice(&mut self, notice: QueueNotice, now: Instant) -> Result<(), Exit> {
+        if let Some((queue, class)) = self.queue.accepted(&notice) {
+            tracing::info!(call = %self.id(), queue = %queue, priority = %class, "queued");
+            let name = format!(
+                "{EVENT_MARK_PREFIX}enqueue:{}:{}",
+                mark_safe(queue.as_str()),
+                mark_safe(class.as_str())
+            );
+            self.send_event_mark(&name).await?;
+        }
         let input = self.queue.on_notice(notice);
         if matches!(input, Some(Input::QueueNoAgents | Input::QueueFull))
             && let Some(trace) = self.trace.as_mut()
@@ -613,6 +625,7 @@ where
         {
             call.handle_input(now.into_std(), input);
         }
+        Ok(())
     }
 
     fn id(&self) -> &CallId {
@@ -876,19 +889,16 @@ where
                 skills,
                 context,
             } => {
-                let name = format!(
-                    "{EVENT_MARK_PREFIX}enqueue:{}:{}",
-                    mark_safe(queue.as_str()),
-                    mark_safe(priority.as_str())
-                );
-                tracing::info!(call = %self.id(), queue = %queue, priority = %priority, "queued");
+                tracing::info!(call = %self.id(), queue = %queue, priority = %priority, "queueing");
+                // The record names the queue from the ask on, so the wait counts from here; a
+                // refusal takes it back (`queue_notice`). The `ev:enqueue` mark waits for the
+                // queue to accept.
                 if let Some(trace) = self.trace.as_mut() {
                     trace.enqueued(queue.as_str(), priority.as_str(), now.into_std());
                 }
                 let id = self.id().clone();
                 self.queue
                     .join(&self.shared.acd, id, queue, priority, skills, context);
-                self.send_event_mark(&name).await?;
             }
             Action::LeaveQueue { reason, .. } => {
                 let id = self.id().clone();
