@@ -16,7 +16,12 @@
 //! its map, its escaping pass over the base64 or its growing buffer. Inbound messages are read
 //! with borrowed serde structs; the payload is base64-decoded into one exactly sized buffer.
 //!
-//! This file only translates; it must not keep call state beyond the stream id and extensions.
+//! A `media` payload must hold whole samples of the stream's codec: an odd byte count of 16-bit
+//! linear audio is malformed (`odd_length`), as in the Asterisk dialect. Media before `start`
+//! is not checked (the codec is not known yet); the session decodes only whole samples of it.
+//!
+//! This file only translates; it must not keep call state beyond the stream id, the extensions
+//! and the sample width.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -40,6 +45,8 @@ pub struct Twilio {
     sid_json: String,
     ext_hangup: bool,
     ext_transfer: bool,
+    /// Bytes per sample of a 16-bit linear stream (`None`: one-byte G.711, or not started).
+    sample_bytes: Option<usize>,
 }
 
 impl Default for Twilio {
@@ -49,6 +56,7 @@ impl Default for Twilio {
             sid_json: "\"\"".to_owned(),
             ext_hangup: false,
             ext_transfer: false,
+            sample_bytes: None,
         }
     }
 }
@@ -320,6 +328,10 @@ impl Twilio {
         self.sid_json.clear();
         push_json_str(&mut self.sid_json, &stream_sid);
         self.stream_sid = stream_sid.clone();
+        self.sample_bytes = match codec {
+            Codec::L16 { .. } => Some(codec.bytes_per_sample()),
+            Codec::Mulaw | Codec::Alaw => None,
+        };
         Ok(Inbound::Started(Started {
             call_id: CallId::new(call_sid),
             stream_id: stream_sid,
@@ -329,7 +341,7 @@ impl Twilio {
         }))
     }
 
-    fn media(msg: &Message<'_>) -> Result<Inbound, DialectError> {
+    fn media(&self, msg: &Message<'_>) -> Result<Inbound, DialectError> {
         let media = msg
             .media
             .as_ref()
@@ -350,6 +362,14 @@ impl Twilio {
         BASE64
             .decode_vec(payload.as_bytes(), &mut bytes)
             .map_err(|_| DialectError::BadBase64)?;
+        if let Some(sample_bytes) = self.sample_bytes
+            && bytes.len() % sample_bytes != 0
+        {
+            return Err(DialectError::OddLength {
+                len: bytes.len(),
+                sample_bytes,
+            });
+        }
         let ts_ms = match &media.timestamp {
             Some(t) => Some(t.to_u64("media.timestamp")?),
             None => None,
@@ -423,7 +443,7 @@ impl Dialect for Twilio {
         match msg.event.as_ref() {
             "connected" => Ok(Inbound::Connected),
             "start" => self.start(&msg),
-            "media" => Self::media(&msg),
+            "media" => self.media(&msg),
             "dtmf" => {
                 let digit = msg
                     .dtmf
@@ -711,6 +731,55 @@ mod tests {
         assert_eq!(
             t.decode(WireIn::Binary(&[1, 2, 3])),
             Err(DialectError::UnexpectedBinary)
+        );
+    }
+
+    #[test]
+    fn odd_length_l16_payloads_are_malformed_and_even_ones_are_audio() {
+        let mut t = Twilio::new();
+        let start = START.replace(
+            r#""encoding":"audio/x-mulaw""#,
+            r#""encoding":"audio/x-l16""#,
+        );
+        let Ok(Inbound::Started(s)) = decode(&mut t, &start) else {
+            panic!("l16 start did not decode")
+        };
+        assert_eq!(s.codec, Codec::L16 { big_endian: false });
+        let media = |len: usize| {
+            let payload = BASE64.encode(vec![0u8; len]);
+            format!(r#"{{"event":"media","media":{{"timestamp":"20","payload":"{payload}"}}}}"#)
+        };
+        for len in [1, 3, 321] {
+            let err = decode(&mut t, &media(len)).expect_err("odd length");
+            assert_eq!(err.reason(), "odd_length", "{len} bytes");
+            assert_eq!(err.fault(), super::super::Fault::Malformed);
+        }
+        for len in [0, 2, 320] {
+            assert_eq!(
+                decode(&mut t, &media(len)),
+                Ok(Inbound::Audio {
+                    ts_ms: Some(20),
+                    payload: vec![0; len]
+                }),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_length_mulaw_payloads_are_whole_samples() {
+        let mut t = Twilio::new();
+        decode(&mut t, START).unwrap();
+        let m = format!(
+            r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+            BASE64.encode([0xffu8; 3])
+        );
+        assert_eq!(
+            decode(&mut t, &m),
+            Ok(Inbound::Audio {
+                ts_ms: None,
+                payload: vec![0xff; 3]
+            })
         );
     }
 
