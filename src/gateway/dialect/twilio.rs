@@ -10,10 +10,11 @@
 //! `x-ext` listing `hangup` and/or `transfer`, the matching outbound events are sent; real
 //! Twilio never advertises them, so it never receives them.
 //!
-//! Outbound `media`, `mark` and `clear` messages, one per 20 ms of audio and call, are written
-//! straight into one exactly sized `String` (stream id escaped once per stream, base64 appended
-//! in place): the bytes are those `serde_json` writes for the same object (keys sorted), without
-//! its map, its escaping pass over the base64 or its growing buffer. Inbound messages are read
+//! Outbound `media`, `mark` and `clear` messages, one per 20 ms of audio and call, go through
+//! one writer (event name, body, stream id) into one exactly sized `String` (stream id escaped
+//! once per stream, base64 appended in place): the bytes are those `serde_json` writes for the
+//! same object (keys sorted), without its map, its escaping pass over the base64 or its growing
+//! buffer. Inbound messages are read
 //! with borrowed serde structs; the payload is base64-decoded into one exactly sized buffer.
 //!
 //! A `media` payload must hold whole samples of the stream's codec: an odd byte count of 16-bit
@@ -68,16 +69,12 @@ impl Twilio {
     }
 }
 
-/// Start of an outbound `media` message, up to the base64 payload (keys in `serde_json` order).
-const MEDIA_HEAD: &str = r#"{"event":"media","media":{"payload":""#;
-/// After the payload, up to the stream id.
-const MEDIA_TAIL: &str = r#""},"streamSid":"#;
-/// Start of an outbound `mark` message, up to the escaped mark name.
-const MARK_HEAD: &str = r#"{"event":"mark","mark":{"name":"#;
-/// After the mark name, up to the stream id.
-const MARK_TAIL: &str = r#"},"streamSid":"#;
-/// An outbound `clear` message, up to the stream id.
-const CLEAR_HEAD: &str = r#"{"event":"clear","streamSid":"#;
+/// Start of every outbound message, up to the event name.
+const HEAD: &str = r#"{"event":""#;
+/// After the event name, up to the body.
+const AFTER_EVENT: &str = r#"","#;
+/// After the body, up to the stream id (the body ends with its comma).
+const SID_KEY: &str = r#""streamSid":"#;
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it (`\"`, `\\`, the
 /// short forms `\b \f \n \r \t`, other control characters as `\u00xx`).
@@ -380,40 +377,58 @@ impl Twilio {
         })
     }
 
-    /// An outbound `media` message for `bytes`, in one allocation of exactly its length.
+    /// One outbound message, `{"event":"<event>",<body>"streamSid":<sid>}`: the keys in
+    /// `serde_json`'s order, the body written by `body` (ending with its comma, or empty) into
+    /// a `String` allocated once with `body_len` bytes for it. `event` is one of this file's
+    /// own names and needs no escaping.
+    fn message(&self, event: &str, body_len: usize, body: impl FnOnce(&mut String)) -> String {
+        let mut out = String::with_capacity(
+            HEAD.len()
+                + event.len()
+                + AFTER_EVENT.len()
+                + body_len
+                + SID_KEY.len()
+                + self.sid_json.len()
+                + 1,
+        );
+        out.push_str(HEAD);
+        out.push_str(event);
+        out.push_str(AFTER_EVENT);
+        body(&mut out);
+        out.push_str(SID_KEY);
+        out.push_str(&self.sid_json);
+        out.push('}');
+        out
+    }
+
+    /// An outbound `media` message for `bytes`: `"media":{"payload":"<base64>"},`, exactly
+    /// sized.
     fn media_message(&self, bytes: &[u8]) -> String {
+        const OPEN: &str = r#""media":{"payload":""#;
+        const CLOSE: &str = r#""},"#;
         let b64 = base64::encoded_len(bytes.len(), true).unwrap_or(0);
-        let mut out = String::with_capacity(
-            MEDIA_HEAD.len() + b64 + MEDIA_TAIL.len() + self.sid_json.len() + 1,
-        );
-        out.push_str(MEDIA_HEAD);
-        BASE64.encode_string(bytes, &mut out);
-        out.push_str(MEDIA_TAIL);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        self.message("media", OPEN.len() + b64 + CLOSE.len(), |out| {
+            out.push_str(OPEN);
+            BASE64.encode_string(bytes, out);
+            out.push_str(CLOSE);
+        })
     }
 
-    /// An outbound `mark` message.
+    /// An outbound `mark` message: `"mark":{"name":<escaped name>},` (sized for a name that
+    /// needs no escaping).
     fn mark_message(&self, name: &str) -> String {
-        let mut out = String::with_capacity(
-            MARK_HEAD.len() + name.len() + 2 + MARK_TAIL.len() + self.sid_json.len() + 1,
-        );
-        out.push_str(MARK_HEAD);
-        push_json_str(&mut out, name);
-        out.push_str(MARK_TAIL);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        const OPEN: &str = r#""mark":{"name":"#;
+        const CLOSE: &str = "},";
+        self.message("mark", OPEN.len() + name.len() + 2 + CLOSE.len(), |out| {
+            out.push_str(OPEN);
+            push_json_str(out, name);
+            out.push_str(CLOSE);
+        })
     }
 
-    /// An outbound `clear` message.
+    /// An outbound `clear` message: no body.
     fn clear_message(&self) -> String {
-        let mut out = String::with_capacity(CLEAR_HEAD.len() + self.sid_json.len() + 1);
-        out.push_str(CLEAR_HEAD);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        self.message("clear", 0, |_| {})
     }
 
     /// A rare outbound message (hangup, transfer) built through `serde_json`.
