@@ -200,6 +200,12 @@ async fn callers_on_three_lines_reach_agents_in_priority_order_and_each_call_lea
     assert_eq!(other, ["CA-merchant", "CA-wealth"], "{answered:#?}");
     for (id, t) in &transcripts {
         let agent = answered.iter().find(|a| a.call == *id).unwrap();
+        // The queue accepted each of them, and the gateway heard which queue and class.
+        assert_eq!(
+            t.queued(),
+            Some((agent.queue.as_str(), agent.class.as_str())),
+            "{id}: {t}"
+        );
         assert_eq!(
             t.transfer(),
             Some(format!("sip:{}@agents.sim.invalid", agent.agent).as_str()),

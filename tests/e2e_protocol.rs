@@ -151,6 +151,15 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
         "channel_id": format!("pbx1-slin.{}", std::process::id()), "format": "slin",
         "optimal_frame_size": 320, "ptime": 20, "channel_variables": {"IVR_TO": "95017"}})
     .to_string();
+    // Twilio (or a clone) with 16-bit linear audio: a payload of an odd byte count splits a
+    // sample too.
+    let l16_start = serde_json::json!({"event": "start", "sequenceNumber": "1",
+        "streamSid": "MZl16", "start": {"streamSid": "MZl16",
+        "callSid": format!("CA-l16.{}", std::process::id()),
+        "mediaFormat": {"encoding": "audio/x-l16", "sampleRate": 8000, "channels": 1},
+        "customParameters": {"To": "95017"}}})
+    .to_string();
+    let odd_l16 = base64::engine::general_purpose::STANDARD.encode([0u8; 321]);
     use DialectKind::{Asterisk, Twilio};
     // (what, dialect, steps, send start, expected close reason, counted reason)
     type Case = (
@@ -217,6 +226,18 @@ async fn each_kind_of_malformed_input_ends_only_its_call_with_a_counted_reason()
                 Step::SendText(slin_start),
                 Step::Wait(Duration::from_millis(200)),
                 Step::SendBinary(vec![0; 321]),
+            ],
+            false,
+            "odd_length",
+            "odd_length",
+        ),
+        (
+            "odd-length l16 media payload",
+            Twilio,
+            vec![
+                Step::SendText(l16_start),
+                Step::Wait(Duration::from_millis(200)),
+                Step::SendText(media(&odd_l16)),
             ],
             false,
             "odd_length",

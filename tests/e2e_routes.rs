@@ -264,13 +264,33 @@ async fn every_95017_route_is_reached_with_tones_with_digit_events_and_through_a
     engine.shutdown().await;
 }
 
+/// A shipped queue file changed to let callers wait while no agent is logged in.
+fn waiting_without_agents(file: &str) -> String {
+    let text = std::fs::read_to_string(common::repo().join("flows").join(file)).unwrap();
+    assert!(
+        text.contains("join_without_agents: false"),
+        "{file}: {text}"
+    );
+    text.replace("join_without_agents: false", "join_without_agents: true")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_merchant_and_wealth_route_is_reached_with_tones_and_with_digit_events() {
     use Ends::{HungUp, Queued};
-    let open = [
+    // Open hours, and queues that take callers while no agent is logged in (shipped, they
+    // refuse them): these routes end with the caller waiting in the queue.
+    let mut open = vec![
         ("calendar-merchant.yaml", common::calendar_open("merchant")),
         ("calendar-wealth.yaml", common::calendar_open("wealth")),
     ];
+    for queue in [
+        "queue-merchant-chain.yaml",
+        "queue-merchant-crossborder.yaml",
+        "queue-merchant-general.yaml",
+        "queue-wealth.yaml",
+    ] {
+        open.push((queue, waiting_without_agents(queue)));
+    }
     let closed = [
         (
             "calendar-merchant.yaml",

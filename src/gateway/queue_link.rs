@@ -28,6 +28,8 @@ pub struct QueueLink {
     pub agent_target: Option<String>,
     /// The call waits in a queue (joined, not yet answered, left or refused).
     waiting: Option<CallId>,
+    /// The queue and class last asked for, until the actor accepts or refuses the caller.
+    unanswered: Option<(QueueId, PriorityClass)>,
     /// The queue the call last waited in (after overflows).
     pub queue: Option<QueueId>,
     /// The class it joined with.
@@ -82,6 +84,7 @@ impl QueueLink {
         self.queue = Some(queue.clone());
         self.class = Some(class.clone());
         self.waiting = Some(call.clone());
+        self.unanswered = Some((queue.clone(), class.clone()));
         self.notices = Some(acd.join(JoinRequest {
             call,
             queue,
@@ -94,6 +97,7 @@ impl QueueLink {
 
     /// The flow left the queue (`Action::LeaveQueue`).
     pub fn leave(&mut self, acd: &AcdHandle, call: CallId, reason: CallLeave) {
+        self.unanswered = None;
         if self.waiting.take().is_some() {
             let reason = match reason {
                 CallLeave::Exited => LeaveReason::Exited,
@@ -121,6 +125,19 @@ impl QueueLink {
             acd.leave(call, reason);
         }
         self.notices = None;
+    }
+
+    /// The queue and class the caller just got into, when `notice` is the actor's first
+    /// answer to a join and not a refusal (`QueueFull`, `QueueNoAgents`); `None` otherwise.
+    /// Any other first answer (the position announced on joining, or an assignment) means the
+    /// caller waits there. Call before [`QueueLink::on_notice`].
+    pub fn accepted(&mut self, notice: &QueueNotice) -> Option<(QueueId, PriorityClass)> {
+        let refused = matches!(
+            notice,
+            QueueNotice::Fact(Input::QueueFull | Input::QueueNoAgents)
+        );
+        let asked = self.unanswered.take()?;
+        (!refused).then_some(asked)
     }
 
     /// Updates what the link knows from a notice and returns the input for the call core.
@@ -169,5 +186,98 @@ impl QueueLink {
             }
             None => std::future::pending().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(queue: &str, class: &str) -> QueueLink {
+        QueueLink {
+            unanswered: Some((QueueId::new(queue), PriorityClass::new(class))),
+            ..QueueLink::default()
+        }
+    }
+
+    fn position() -> QueueNotice {
+        QueueNotice::Fact(Input::QueueStatus {
+            position: 0,
+            estimated_wait: None,
+        })
+    }
+
+    #[test]
+    fn the_first_answer_that_is_not_a_refusal_names_the_queue_once() {
+        let mut link = asked("general", "normal");
+        assert_eq!(
+            link.accepted(&position()),
+            Some((QueueId::new("general"), PriorityClass::new("normal")))
+        );
+        assert_eq!(link.accepted(&position()), None, "told once");
+    }
+
+    #[test]
+    fn a_refused_caller_is_never_reported_queued() {
+        for refusal in [Input::QueueFull, Input::QueueNoAgents] {
+            let mut link = asked("general", "normal");
+            assert_eq!(link.accepted(&QueueNotice::Fact(refusal.clone())), None);
+            assert_eq!(link.accepted(&position()), None, "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn a_caller_assigned_at_once_was_queued_first() {
+        let mut link = asked("wealth", "vip");
+        let assigned = QueueNotice::Assigned {
+            agent: AgentId::new("a1"),
+            sip: "sip:a1@x.invalid".into(),
+            queue: QueueId::new("wealth"),
+            waited: Duration::ZERO,
+        };
+        assert_eq!(
+            link.accepted(&assigned),
+            Some((QueueId::new("wealth"), PriorityClass::new("vip")))
+        );
+    }
+
+    fn context() -> QueueContext {
+        QueueContext {
+            flow: crate::ids::FlowId::new("hotline"),
+            line: "95017".into(),
+            dialled: "95017".into(),
+            path: vec![],
+            vars: BTreeMap::new(),
+        }
+    }
+
+    /// A link joined through a live actor that serves no queue at all.
+    fn joined(acd: &AcdHandle) -> QueueLink {
+        let mut link = QueueLink::default();
+        link.join(
+            acd,
+            CallId::new("CA-1"),
+            QueueId::new("nowhere"),
+            PriorityClass::new("normal"),
+            vec![],
+            context(),
+        );
+        link
+    }
+
+    #[tokio::test]
+    async fn a_join_the_actor_refuses_is_not_reported_queued_and_a_left_one_neither() {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (acd, _task) = AcdHandle::spawn(vec![], vec![], None, Default::default(), stop.clone());
+        let mut link = joined(&acd);
+        let notice = QueueLink::next_notice(&mut link.notices).await;
+        let notice = notice.expect("the actor answers a join");
+        assert_eq!(notice, QueueNotice::Fact(Input::QueueNoAgents));
+        assert_eq!(link.accepted(&notice), None);
+
+        let mut link = joined(&acd);
+        link.leave(&acd, CallId::new("CA-1"), CallLeave::Exited);
+        assert_eq!(link.accepted(&position()), None, "the flow left first");
+        stop.cancel();
     }
 }

@@ -10,13 +10,19 @@
 //! `x-ext` listing `hangup` and/or `transfer`, the matching outbound events are sent; real
 //! Twilio never advertises them, so it never receives them.
 //!
-//! Outbound `media`, `mark` and `clear` messages, one per 20 ms of audio and call, are written
-//! straight into one exactly sized `String` (stream id escaped once per stream, base64 appended
-//! in place): the bytes are those `serde_json` writes for the same object (keys sorted), without
-//! its map, its escaping pass over the base64 or its growing buffer. Inbound messages are read
+//! Outbound `media`, `mark` and `clear` messages, one per 20 ms of audio and call, go through
+//! one writer (event name, body, stream id) into one exactly sized `String` (stream id escaped
+//! once per stream, base64 appended in place): the bytes are those `serde_json` writes for the
+//! same object (keys sorted), without its map, its escaping pass over the base64 or its growing
+//! buffer. Inbound messages are read
 //! with borrowed serde structs; the payload is base64-decoded into one exactly sized buffer.
 //!
-//! This file only translates; it must not keep call state beyond the stream id and extensions.
+//! A `media` payload must hold whole samples of the stream's codec: an odd byte count of 16-bit
+//! linear audio is malformed (`odd_length`), as in the Asterisk dialect. Media before `start`
+//! is not checked (the codec is not known yet); the session decodes only whole samples of it.
+//!
+//! This file only translates; it must not keep call state beyond the stream id, the extensions
+//! and the sample width.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -40,6 +46,8 @@ pub struct Twilio {
     sid_json: String,
     ext_hangup: bool,
     ext_transfer: bool,
+    /// Bytes per sample of a 16-bit linear stream (`None`: one-byte G.711, or not started).
+    sample_bytes: Option<usize>,
 }
 
 impl Default for Twilio {
@@ -49,6 +57,7 @@ impl Default for Twilio {
             sid_json: "\"\"".to_owned(),
             ext_hangup: false,
             ext_transfer: false,
+            sample_bytes: None,
         }
     }
 }
@@ -60,16 +69,12 @@ impl Twilio {
     }
 }
 
-/// Start of an outbound `media` message, up to the base64 payload (keys in `serde_json` order).
-const MEDIA_HEAD: &str = r#"{"event":"media","media":{"payload":""#;
-/// After the payload, up to the stream id.
-const MEDIA_TAIL: &str = r#""},"streamSid":"#;
-/// Start of an outbound `mark` message, up to the escaped mark name.
-const MARK_HEAD: &str = r#"{"event":"mark","mark":{"name":"#;
-/// After the mark name, up to the stream id.
-const MARK_TAIL: &str = r#"},"streamSid":"#;
-/// An outbound `clear` message, up to the stream id.
-const CLEAR_HEAD: &str = r#"{"event":"clear","streamSid":"#;
+/// Start of every outbound message, up to the event name.
+const HEAD: &str = r#"{"event":""#;
+/// After the event name, up to the body.
+const AFTER_EVENT: &str = r#"","#;
+/// After the body, up to the stream id (the body ends with its comma).
+const SID_KEY: &str = r#""streamSid":"#;
 
 /// Appends `s` as a JSON string literal, escaped as `serde_json` escapes it (`\"`, `\\`, the
 /// short forms `\b \f \n \r \t`, other control characters as `\u00xx`).
@@ -320,6 +325,10 @@ impl Twilio {
         self.sid_json.clear();
         push_json_str(&mut self.sid_json, &stream_sid);
         self.stream_sid = stream_sid.clone();
+        self.sample_bytes = match codec {
+            Codec::L16 { .. } => Some(codec.bytes_per_sample()),
+            Codec::Mulaw | Codec::Alaw => None,
+        };
         Ok(Inbound::Started(Started {
             call_id: CallId::new(call_sid),
             stream_id: stream_sid,
@@ -329,7 +338,7 @@ impl Twilio {
         }))
     }
 
-    fn media(msg: &Message<'_>) -> Result<Inbound, DialectError> {
+    fn media(&self, msg: &Message<'_>) -> Result<Inbound, DialectError> {
         let media = msg
             .media
             .as_ref()
@@ -350,6 +359,14 @@ impl Twilio {
         BASE64
             .decode_vec(payload.as_bytes(), &mut bytes)
             .map_err(|_| DialectError::BadBase64)?;
+        if let Some(sample_bytes) = self.sample_bytes
+            && bytes.len() % sample_bytes != 0
+        {
+            return Err(DialectError::OddLength {
+                len: bytes.len(),
+                sample_bytes,
+            });
+        }
         let ts_ms = match &media.timestamp {
             Some(t) => Some(t.to_u64("media.timestamp")?),
             None => None,
@@ -360,40 +377,58 @@ impl Twilio {
         })
     }
 
-    /// An outbound `media` message for `bytes`, in one allocation of exactly its length.
+    /// One outbound message, `{"event":"<event>",<body>"streamSid":<sid>}`: the keys in
+    /// `serde_json`'s order, the body written by `body` (ending with its comma, or empty) into
+    /// a `String` allocated once with `body_len` bytes for it. `event` is one of this file's
+    /// own names and needs no escaping.
+    fn message(&self, event: &str, body_len: usize, body: impl FnOnce(&mut String)) -> String {
+        let mut out = String::with_capacity(
+            HEAD.len()
+                + event.len()
+                + AFTER_EVENT.len()
+                + body_len
+                + SID_KEY.len()
+                + self.sid_json.len()
+                + 1,
+        );
+        out.push_str(HEAD);
+        out.push_str(event);
+        out.push_str(AFTER_EVENT);
+        body(&mut out);
+        out.push_str(SID_KEY);
+        out.push_str(&self.sid_json);
+        out.push('}');
+        out
+    }
+
+    /// An outbound `media` message for `bytes`: `"media":{"payload":"<base64>"},`, exactly
+    /// sized.
     fn media_message(&self, bytes: &[u8]) -> String {
+        const OPEN: &str = r#""media":{"payload":""#;
+        const CLOSE: &str = r#""},"#;
         let b64 = base64::encoded_len(bytes.len(), true).unwrap_or(0);
-        let mut out = String::with_capacity(
-            MEDIA_HEAD.len() + b64 + MEDIA_TAIL.len() + self.sid_json.len() + 1,
-        );
-        out.push_str(MEDIA_HEAD);
-        BASE64.encode_string(bytes, &mut out);
-        out.push_str(MEDIA_TAIL);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        self.message("media", OPEN.len() + b64 + CLOSE.len(), |out| {
+            out.push_str(OPEN);
+            BASE64.encode_string(bytes, out);
+            out.push_str(CLOSE);
+        })
     }
 
-    /// An outbound `mark` message.
+    /// An outbound `mark` message: `"mark":{"name":<escaped name>},` (sized for a name that
+    /// needs no escaping).
     fn mark_message(&self, name: &str) -> String {
-        let mut out = String::with_capacity(
-            MARK_HEAD.len() + name.len() + 2 + MARK_TAIL.len() + self.sid_json.len() + 1,
-        );
-        out.push_str(MARK_HEAD);
-        push_json_str(&mut out, name);
-        out.push_str(MARK_TAIL);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        const OPEN: &str = r#""mark":{"name":"#;
+        const CLOSE: &str = "},";
+        self.message("mark", OPEN.len() + name.len() + 2 + CLOSE.len(), |out| {
+            out.push_str(OPEN);
+            push_json_str(out, name);
+            out.push_str(CLOSE);
+        })
     }
 
-    /// An outbound `clear` message.
+    /// An outbound `clear` message: no body.
     fn clear_message(&self) -> String {
-        let mut out = String::with_capacity(CLEAR_HEAD.len() + self.sid_json.len() + 1);
-        out.push_str(CLEAR_HEAD);
-        out.push_str(&self.sid_json);
-        out.push('}');
-        out
+        self.message("clear", 0, |_| {})
     }
 
     /// A rare outbound message (hangup, transfer) built through `serde_json`.
@@ -423,7 +458,7 @@ impl Dialect for Twilio {
         match msg.event.as_ref() {
             "connected" => Ok(Inbound::Connected),
             "start" => self.start(&msg),
-            "media" => Self::media(&msg),
+            "media" => self.media(&msg),
             "dtmf" => {
                 let digit = msg
                     .dtmf
@@ -711,6 +746,55 @@ mod tests {
         assert_eq!(
             t.decode(WireIn::Binary(&[1, 2, 3])),
             Err(DialectError::UnexpectedBinary)
+        );
+    }
+
+    #[test]
+    fn odd_length_l16_payloads_are_malformed_and_even_ones_are_audio() {
+        let mut t = Twilio::new();
+        let start = START.replace(
+            r#""encoding":"audio/x-mulaw""#,
+            r#""encoding":"audio/x-l16""#,
+        );
+        let Ok(Inbound::Started(s)) = decode(&mut t, &start) else {
+            panic!("l16 start did not decode")
+        };
+        assert_eq!(s.codec, Codec::L16 { big_endian: false });
+        let media = |len: usize| {
+            let payload = BASE64.encode(vec![0u8; len]);
+            format!(r#"{{"event":"media","media":{{"timestamp":"20","payload":"{payload}"}}}}"#)
+        };
+        for len in [1, 3, 321] {
+            let err = decode(&mut t, &media(len)).expect_err("odd length");
+            assert_eq!(err.reason(), "odd_length", "{len} bytes");
+            assert_eq!(err.fault(), super::super::Fault::Malformed);
+        }
+        for len in [0, 2, 320] {
+            assert_eq!(
+                decode(&mut t, &media(len)),
+                Ok(Inbound::Audio {
+                    ts_ms: Some(20),
+                    payload: vec![0; len]
+                }),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_length_mulaw_payloads_are_whole_samples() {
+        let mut t = Twilio::new();
+        decode(&mut t, START).unwrap();
+        let m = format!(
+            r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+            BASE64.encode([0xffu8; 3])
+        );
+        assert_eq!(
+            decode(&mut t, &m),
+            Ok(Inbound::Audio {
+                ts_ms: None,
+                payload: vec![0xff; 3]
+            })
         );
     }
 
