@@ -218,3 +218,27 @@ fn hotline_calls_to_closed_lines_count_as_closed_not_as_errors() {
     rt.block_on(engine.shutdown());
     rt.shutdown_timeout(Duration::from_secs(1));
 }
+
+#[test]
+fn hotline_callers_a_queue_turns_away_count_as_refused_not_as_early_hang_ups() {
+    let rt = runtime();
+    // Open lines and no agent logged in: the merchant and wealth queues take nobody (their
+    // files say `join_without_agents: false`), so those callers hear the busy prompt and are
+    // hung up; 95017's general queue keeps its callers waiting.
+    let engine = rt.block_on(common::shipped_with(&[
+        ("calendar-merchant.yaml", common::calendar_open("merchant")),
+        ("calendar-wealth.yaml", common::calendar_open("wealth")),
+    ]));
+    let r = load::run(&hotline_options(&engine, Duration::from_secs(14))).unwrap();
+    println!("{r}");
+    assert_eq!((r.errors, r.early_hangups, r.connect_failures), (0, 0, 0));
+    let [hotline, merchant, wealth] = &r.lines[..] else {
+        panic!("three lines: {:?}", r.lines);
+    };
+    assert_eq!((hotline.queued, hotline.refused), (1, 0), "{hotline:?}");
+    assert_eq!((merchant.queued, merchant.refused), (0, 1), "{merchant:?}");
+    assert_eq!((wealth.queued, wealth.refused), (0, 1), "{wealth:?}");
+    assert_eq!((r.refused, r.transferred, r.closed), (2, 0, 0));
+    rt.block_on(engine.shutdown());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}

@@ -26,6 +26,16 @@ use crate::gateway::session::EVENT_MARK_PREFIX;
 /// One 20 ms frame.
 pub(super) const FRAME: Duration = Duration::from_millis(20);
 
+/// The shipped flows' prompts for a caller a queue will not take (no agent logged in, queue
+/// full): the engine announces the queue's acceptance with an `ev:enqueue` mark, so a caller
+/// turned away at the door is known by what it hears next.
+pub(super) const TURNED_AWAY_PROMPTS: [&str; 4] = [
+    "agents_busy",
+    "emergency_unserved",
+    "merchant_agents_busy",
+    "wealth_agents_busy",
+];
+
 /// What every line shares with the scheduler and the driver (one thread: `Rc`/`Cell`).
 pub(super) struct Ctl {
     /// Set when the run ends: each line hangs up on its next tick.
@@ -97,6 +107,8 @@ struct Line {
     transferred: bool,
     /// A closed-line prompt started.
     closed: bool,
+    /// A queue turned the caller away (no agents, queue full): one of [`TURNED_AWAY_PROMPTS`].
+    turned_away: bool,
     dtmf: DtmfMode,
     pos: usize,
     wait_frames: u32,
@@ -210,6 +222,7 @@ async fn call(
         queued_at: None,
         transferred: false,
         closed: false,
+        turned_away: false,
         dtmf: setup.dtmf,
         pos: 0,
         wait_frames: 0,
@@ -244,7 +257,7 @@ async fn call(
         Ended::Error => Outcome::Error,
         Ended::ByEngine if line.transferred => Outcome::Transferred,
         Ended::ByEngine if line.closed => Outcome::Closed,
-        Ended::ByEngine if line.queued_at.is_some() => Outcome::Refused,
+        Ended::ByEngine if line.turned_away || line.queued_at.is_some() => Outcome::Refused,
         Ended::ByEngine => Outcome::EarlyHangup,
     };
     let mut guard = ctl.totals.borrow_mut();
@@ -253,6 +266,8 @@ async fn call(
     match outcome {
         // Closed calls were counted when the closed-line prompt started.
         Outcome::HungUp | Outcome::Transferred | Outcome::Closed => {}
+        // Callers turned away at the door were counted when the busy prompt started.
+        Outcome::Refused if line.turned_away => {}
         Outcome::Refused => l.refused += 1,
         Outcome::EarlyHangup => {
             l.early_hangups += 1;
@@ -545,6 +560,11 @@ impl Line {
                 p.boundary = true;
             }
             let label = play.rsplit_once(':').map_or(play, |(label, _)| label);
+            if !self.turned_away && label.split('+').any(|id| TURNED_AWAY_PROMPTS.contains(&id)) {
+                // Counted now, like a closed line: the engine may hang up after the run ends.
+                self.turned_away = true;
+                ctl.totals.borrow_mut().lines[self.line].refused += 1;
+            }
             if !self.closed
                 && label
                     .split('+')

@@ -314,8 +314,9 @@ pub struct LineFigures {
     pub queued: u64,
     /// Calls the engine handed on (to an agent, or a transfer node's target).
     pub transferred: u64,
-    /// Queued calls the engine ended without a transfer: the queue refused them (no agents
-    /// logged in, queue full) or they waited past its limit.
+    /// Calls a queue would not serve: turned away at the door (no agents logged in, queue
+    /// full; known by the shipped flows' busy prompts, as the engine marks only accepted
+    /// callers as queued), or queued and ended without a transfer (waited past its limit).
     pub refused: u64,
     /// Calls the engine turned away because the line was closed: one of the line's
     /// closed-line prompts started (whether or not the engine hung up before the run ended).
@@ -409,7 +410,7 @@ pub struct Report {
     pub redials: u64,
     /// Calls the engine handed on.
     pub transferred: u64,
-    /// Queued calls ended without a transfer (see [`LineFigures::refused`]).
+    /// Calls a queue would not serve (see [`LineFigures::refused`]).
     pub refused: u64,
     /// Calls turned away by a closed line.
     pub closed: u64,
