@@ -316,6 +316,12 @@ async fn callers_on_three_lines_reach_agents_in_priority_order_and_each_call_lea
         "{:?}",
         rows["CA-merchant"]
     );
+    assert_eq!(
+        rows["CA-merchant"].inputs.get("tier").map(String::as_str),
+        Some("individual"),
+        "a value the flow looked up (table-merchants.yaml) is recorded too: {:?}",
+        rows["CA-merchant"]
+    );
     let quitter = rows["CA-quitter"];
     assert_eq!(quitter.outcome.as_deref(), Some("caller_hung_up"));
     assert_eq!(quitter.ended_by.as_deref(), Some("caller"));

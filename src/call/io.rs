@@ -329,6 +329,13 @@ pub enum CallEvent {
         /// What it said.
         state: DayState,
     },
+    /// A table lookup set a variable from its row (lookups never set secure values).
+    ValueLookedUp {
+        /// The variable.
+        var: String,
+        /// The value from the table.
+        value: String,
+    },
     /// A table lookup ran.
     LookedUp {
         /// The node.

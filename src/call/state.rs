@@ -314,6 +314,12 @@ pub(super) fn enter(cx: &mut Ctx, mut index: NodeIndex) -> Result<State, Ending>
                                     let value = row
                                         .get(column)
                                         .map_or(Value::Null, |v| Value::Str(v.clone()));
+                                    if let Value::Str(v) = &value {
+                                        cx.emit(CallEvent::ValueLookedUp {
+                                            var: var.clone(),
+                                            value: v.clone(),
+                                        });
+                                    }
                                     cx.set_var(var, value, false);
                                 }
                                 lookup.ok

@@ -591,6 +591,7 @@ fn render_event(event: &CallEvent) -> String {
         CallEvent::LookedUp { found, .. } => {
             format!("lookup {}", if *found { "found" } else { "not-found" })
         }
+        CallEvent::ValueLookedUp { var, value } => format!("looked-up {var}={value}"),
         CallEvent::AgentAssigned { agent } => format!("agent {agent}"),
         CallEvent::TransferFailed { reason } => format!("transfer-failed {reason}"),
         CallEvent::InputDropped { reason } => format!(

@@ -981,6 +981,7 @@ fn lookup_copies_fields_or_takes_not_found() {
             "> id",
             "> find",
             "lookup found",
+            "looked-up tier=chain",
             "> route",
             "> chain",
             "hangup chain",

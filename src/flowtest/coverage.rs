@@ -237,7 +237,9 @@ impl Tracker {
                     self.take(from, None);
                 }
             }
-            CallEvent::LanguageChanged { .. } | CallEvent::InputDropped { .. } => {}
+            CallEvent::LanguageChanged { .. }
+            | CallEvent::InputDropped { .. }
+            | CallEvent::ValueLookedUp { .. } => {}
         }
     }
 

@@ -115,6 +115,9 @@ impl CallTrace {
                 let shown = value.clone().unwrap_or_else(|| SECURE_VALUE.to_owned());
                 self.record.inputs.insert(var.clone(), shown);
             }
+            CallEvent::ValueLookedUp { var, value } => {
+                self.record.inputs.insert(var.clone(), value.clone());
+            }
             CallEvent::LanguageChanged { language } => {
                 self.record.language = Some(language.as_str().to_owned());
             }
@@ -505,6 +508,10 @@ mod tests {
                 var: "pin".into(),
                 value: None,
             },
+            CallEvent::ValueLookedUp {
+                var: "tier".into(),
+                value: "chain".into(),
+            },
             CallEvent::AgentAssigned {
                 agent: AgentId::new("a7"),
             },
@@ -517,6 +524,10 @@ mod tests {
         );
         assert_eq!(r.inputs["merchant_id"], "523000011");
         assert_eq!(r.inputs["pin"], SECURE_VALUE);
+        assert_eq!(
+            r.inputs["tier"], "chain",
+            "looked-up values are recorded too"
+        );
         assert_eq!(r.agent.as_deref(), Some("a7"));
         assert_eq!(r.wait_ms, Some(3000), "joined at 0 s, answered at 3 s");
         assert_eq!(r.queue.as_deref(), Some("general"));
