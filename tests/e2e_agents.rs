@@ -74,6 +74,7 @@ async fn with_no_agent_logged_in_callers_take_the_no_agents_route_of_their_lane(
         assert_eq!(t.transfer(), None, "{keys}: {t}");
         // The queue refused them, so the gateway was never told they were queued.
         assert_eq!(t.queued(), None, "{keys}: {t}");
+        assert_eq!(t.refused(), Some("no_agents"), "{keys}: {t}");
         assert_eq!(next_of(&e, id).await, (200, "HANGUP".to_owned()), "{keys}");
     }
     e.shutdown().await;

@@ -26,16 +26,6 @@ use crate::gateway::session::EVENT_MARK_PREFIX;
 /// One 20 ms frame.
 pub(super) const FRAME: Duration = Duration::from_millis(20);
 
-/// The shipped flows' prompts for a caller a queue will not take (no agent logged in, queue
-/// full): the engine announces the queue's acceptance with an `ev:enqueue` mark, so a caller
-/// turned away at the door is known by what it hears next.
-pub(super) const TURNED_AWAY_PROMPTS: [&str; 4] = [
-    "agents_busy",
-    "emergency_unserved",
-    "merchant_agents_busy",
-    "wealth_agents_busy",
-];
-
 /// What every line shares with the scheduler and the driver (one thread: `Rc`/`Cell`).
 pub(super) struct Ctl {
     /// Set when the run ends: each line hangs up on its next tick.
@@ -107,7 +97,7 @@ struct Line {
     transferred: bool,
     /// A closed-line prompt started.
     closed: bool,
-    /// A queue turned the caller away (no agents, queue full): one of [`TURNED_AWAY_PROMPTS`].
+    /// A queue turned the caller away (no agents, queue full): the engine's `ev:refused:` mark.
     turned_away: bool,
     dtmf: DtmfMode,
     pos: usize,
@@ -266,7 +256,7 @@ async fn call(
     match outcome {
         // Closed calls were counted when the closed-line prompt started.
         Outcome::HungUp | Outcome::Transferred | Outcome::Closed => {}
-        // Callers turned away at the door were counted when the busy prompt started.
+        // Callers turned away at the door were counted when the engine said so.
         Outcome::Refused if line.turned_away => {}
         Outcome::Refused => l.refused += 1,
         Outcome::EarlyHangup => {
@@ -543,6 +533,12 @@ impl Line {
             t.queued += 1;
             t.lines[self.line].queued += 1;
             self.queued_at = Some(now);
+        } else if event.starts_with("refused:") {
+            if !self.turned_away {
+                // Counted now, like a closed line: the engine may hang up after the run ends.
+                self.turned_away = true;
+                ctl.totals.borrow_mut().lines[self.line].refused += 1;
+            }
         } else if event.starts_with("transfer:") {
             if !self.transferred {
                 self.transferred = true;
@@ -560,11 +556,6 @@ impl Line {
                 p.boundary = true;
             }
             let label = play.rsplit_once(':').map_or(play, |(label, _)| label);
-            if !self.turned_away && label.split('+').any(|id| TURNED_AWAY_PROMPTS.contains(&id)) {
-                // Counted now, like a closed line: the engine may hang up after the run ends.
-                self.turned_away = true;
-                ctl.totals.borrow_mut().lines[self.line].refused += 1;
-            }
             if !self.closed
                 && label
                     .split('+')

@@ -315,8 +315,8 @@ pub struct LineFigures {
     /// Calls the engine handed on (to an agent, or a transfer node's target).
     pub transferred: u64,
     /// Calls a queue would not serve: turned away at the door (no agents logged in, queue
-    /// full; known by the shipped flows' busy prompts, as the engine marks only accepted
-    /// callers as queued), or queued and ended without a transfer (waited past its limit).
+    /// full: the engine's `ev:refused:` mark), or queued and ended without a transfer (waited
+    /// past its limit).
     pub refused: u64,
     /// Calls the engine turned away because the line was closed: one of the line's
     /// closed-line prompts started (whether or not the engine hung up before the run ended).

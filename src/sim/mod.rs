@@ -210,6 +210,11 @@ pub enum Heard {
         /// The priority class.
         class: String,
     },
+    /// The queue turned the call away (`no_agents`, `full`).
+    Refused {
+        /// Why.
+        reason: String,
+    },
     /// The engine handed the call on.
     Transfer {
         /// The target.
@@ -275,6 +280,14 @@ impl Transcript {
         })
     }
 
+    /// Why a queue turned the call away, if one did.
+    pub fn refused(&self) -> Option<&str> {
+        self.events.iter().find_map(|(_, h)| match h {
+            Heard::Refused { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+
     /// Transfer target, if the call was handed on.
     pub fn transfer(&self) -> Option<&str> {
         self.events.iter().find_map(|(_, h)| match h {
@@ -326,6 +339,7 @@ impl fmt::Display for Transcript {
                 Heard::Queued { queue, class } => {
                     writeln!(f, "{t:7.2}s  queued   {queue} (priority {class})")?;
                 }
+                Heard::Refused { reason } => writeln!(f, "{t:7.2}s  refused  {reason}")?,
                 Heard::Transfer { target } => writeln!(f, "{t:7.2}s  transfer {target}")?,
                 Heard::Playing { label, barge_in } => {
                     let keys = if *barge_in {
@@ -475,6 +489,8 @@ impl Caller {
                 queue: queue.into(),
                 class: class.into(),
             });
+        } else if let Some(r) = rest.strip_prefix("refused:") {
+            self.note(Heard::Refused { reason: r.into() });
         } else if let Some(t) = rest.strip_prefix("transfer:") {
             self.note(Heard::Transfer { target: t.into() });
         } else if let Some(p) = rest.strip_prefix("play:") {

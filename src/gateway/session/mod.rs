@@ -510,7 +510,8 @@ where
     }
 
     /// Feeds one notice of the ACD to the call core; the first one that is not a refusal
-    /// tells the gateway the caller is queued (an `ev:enqueue:<queue>:<class>` mark).
+    /// tells the gateway the caller is queued (an `ev:enqueue:<queue>:<class>` mark), a
+    /// refusal that the queue turned the caller away (`ev:refused:no_agents` or `:full`).
     async fn queue_notice(&mut self, notice: QueueNotice, now: Instant) -> Result<(), Exit> {
         if let Some((queue, class)) = self.queue.accepted(&notice) {
             tracing::info!(call = %self.id(), queue = %queue, priority = %class, "queued");
@@ -522,10 +523,17 @@ where
             self.send_event_mark(&name).await?;
         }
         let input = self.queue.on_notice(notice);
-        if matches!(input, Some(Input::QueueNoAgents | Input::QueueFull))
-            && let Some(trace) = self.trace.as_mut()
-        {
-            trace.queue_refused();
+        let refused = match input {
+            Some(Input::QueueNoAgents) => Some("no_agents"),
+            Some(Input::QueueFull) => Some("full"),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            if let Some(trace) = self.trace.as_mut() {
+                trace.queue_refused();
+            }
+            self.send_event_mark(&format!("{EVENT_MARK_PREFIX}refused:{reason}"))
+                .await?;
         }
         if let Some(input) = input
             && let Some(call) = self.call.as_mut()
